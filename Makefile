@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench validate clean deps browser node
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+## run the sample daily report on the embedded default (no Azure needed)
+run: deps
+	$(PY) -m shared run storm-daily-report
+
+validate: deps
+	$(PY) -m shared validate flows
+
+## Azurite (npm) for the run-store tests
+node: package.json
+	@test -d node_modules/azurite || npm install --no-audit --no-fund --loglevel=error
+
+## Debian Chromium for the page and e-mail screenshot tests
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
+test: deps node browser
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+bench: deps
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules outbox .state

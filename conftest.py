@@ -1,0 +1,7 @@
+"""Test session plugins: each local service is started once per session, on a free
+127.0.0.1 port, and stopped after."""
+
+pytest_plugins = [
+    "tests.fixtures_kusto",
+    "tests.fixtures_azurite",
+]

@@ -1,0 +1,246 @@
+// Kusto Flows on Azure Functions (Flex Consumption), modelled on the azd Functions
+// quickstart templates: one user-assigned identity reaches storage, Application Insights,
+// Azure Communication Services (e-mail) and, optionally, your Kusto database. No keys or
+// connection strings are stored anywhere.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the environment, used to generate a short unique hash used in all resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources. Must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of a user to give the same data roles as the app (storage, e-mail), for running locally against the deployed resources. Leave empty to skip.')
+param principalId string = ''
+
+// Optional name overrides; empty = generated from the resource token.
+param resourceGroupName string = ''
+param apiServiceName string = ''
+param apiUserAssignedIdentityName string = ''
+param appServicePlanName string = ''
+param storageAccountName string = ''
+param logAnalyticsName string = ''
+param applicationInsightsName string = ''
+param communicationServiceName string = ''
+param emailServiceName string = ''
+
+@description('Where Communication Services keeps data at rest. The e-mail service uses the same value, which linking the two requires.')
+param dataLocation string = 'United States'
+
+// App behaviour: app settings read by shared/settings.py.
+@description('Whole-run deadline in seconds (RUN_DEADLINE_SECONDS). Keep it below functionTimeout in host.json (00:10:00 = 600 s).')
+param runDeadlineSeconds int = 540
+
+@description('Run records older than this many days are deleted (RUNS_RETENTION_DAYS).')
+param runsRetentionDays int = 30
+
+@description('How often to poll an e-mail send operation, in seconds (EMAIL_POLL_SECONDS).')
+param emailPollSeconds int = 1
+
+@description('Largest webhook body accepted, in bytes (WEBHOOK_MAX_BODY_BYTES).')
+param webhookMaxBodyBytes int = 1048576
+
+@description('true: write mail as .eml files under /tmp instead of sending it (EMAIL_DRY_RUN).')
+param emailDryRun bool = false
+
+// Optional: let the app's identity read your Kusto database.
+@description('Name of an existing Kusto (Azure Data Explorer) cluster the flows query. Empty = no database viewer assignment.')
+param kustoClusterName string = ''
+
+@description('Database on that cluster to make the app identity a viewer of. Empty = no assignment.')
+param kustoDatabaseName string = ''
+
+@description('Resource group of the Kusto cluster. Empty = the resource group created here.')
+param kustoResourceGroupName string = ''
+
+@description('Subscription of the Kusto cluster. Empty = this subscription.')
+param kustoSubscriptionId string = ''
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var rgName = !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = !empty(apiServiceName) ? apiServiceName : '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
+var deployKustoViewer = !empty(kustoClusterName) && !empty(kustoDatabaseName)
+var kustoSubscription = !empty(kustoSubscriptionId) ? kustoSubscriptionId : subscription().subscriptionId
+var kustoResourceGroup = !empty(kustoResourceGroupName) ? kustoResourceGroupName : rgName
+
+// Organize resources in a resource group
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+// The identity the function app runs as; its roles are in app/rbac.bicep and
+// app/kusto-viewer.bicep. The code picks it up through AZURE_CLIENT_ID.
+module apiUserAssignedIdentity 'br/public:avm/res/managed-identity/user-assigned-identity:0.4.1' = {
+  name: 'apiUserAssignedIdentity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: !empty(apiUserAssignedIdentityName) ? apiUserAssignedIdentityName : '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+  }
+}
+
+// Flex Consumption plan (FC1, Linux)
+module appServicePlan 'br/public:avm/res/web/serverfarm:0.1.1' = {
+  name: 'appserviceplan'
+  scope: rg
+  params: {
+    name: !empty(appServicePlanName) ? appServicePlanName : '${abbrs.webServerFarms}${resourceToken}'
+    sku: {
+      name: 'FC1'
+      tier: 'FlexConsumption'
+    }
+    reserved: true
+    location: location
+    tags: tags
+  }
+}
+
+// Storage: the Functions host (AzureWebJobsStorage), the deployment package container,
+// and Table Storage for run records (the code creates its FlowRuns and FlowRunSteps tables).
+module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: !empty(storageAccountName) ? storageAccountName : '${abbrs.storageStorageAccounts}${resourceToken}'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false // identity only: no account keys, no connection strings
+    dnsEndpointType: 'Standard'
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+    blobServices: {
+      containers: [
+        {
+          name: deploymentStorageContainerName
+        }
+      ]
+    }
+    tableServices: {
+      tables: [] // created on first use by the run store
+    }
+    minimumTlsVersion: 'TLS1_2'
+    location: location
+    tags: tags
+  }
+}
+
+// Monitoring: Log Analytics + workspace-based Application Insights, Entra ID auth only
+module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.11.1' = {
+  name: '${uniqueString(deployment().name, location)}-loganalytics'
+  scope: rg
+  params: {
+    name: !empty(logAnalyticsName) ? logAnalyticsName : '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    location: location
+    tags: tags
+    dataRetention: 30
+  }
+}
+
+module monitoring 'br/public:avm/res/insights/component:0.6.0' = {
+  name: '${uniqueString(deployment().name, location)}-appinsights'
+  scope: rg
+  params: {
+    name: !empty(applicationInsightsName) ? applicationInsightsName : '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+    workspaceResourceId: logAnalytics.outputs.resourceId
+    disableLocalAuth: true
+  }
+}
+
+// E-mail: Communication Services + Email Communication Service + Azure-managed domain
+module communication 'app/communication.bicep' = {
+  name: 'communication'
+  scope: rg
+  params: {
+    communicationServiceName: !empty(communicationServiceName) ? communicationServiceName : '${abbrs.communicationServices}${resourceToken}'
+    emailServiceName: !empty(emailServiceName) ? emailServiceName : '${abbrs.communicationEmailServices}${resourceToken}'
+    dataLocation: dataLocation
+    tags: tags
+  }
+}
+
+// The function app. api.bicep adds the identity-based host settings, AZURE_CLIENT_ID and
+// RUNS_TABLE_ENDPOINT; these are the rest of what shared/settings.py reads.
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.name
+    appServicePlanId: appServicePlan.outputs.resourceId
+    runtimeName: 'python'
+    runtimeVersion: '3.11'
+    storageAccountName: storage.outputs.name
+    deploymentStorageContainerName: deploymentStorageContainerName
+    identityId: apiUserAssignedIdentity.outputs.resourceId
+    identityClientId: apiUserAssignedIdentity.outputs.clientId
+    appSettings: {
+      FLOWS_DIR: 'flows'
+      ACS_ENDPOINT: communication.outputs.endpoint
+      EMAIL_SENDER: communication.outputs.senderAddress
+      EMAIL_DRY_RUN: emailDryRun ? 'true' : 'false'
+      EMAIL_POLL_SECONDS: string(emailPollSeconds)
+      // The deployed package is read-only; a dry run writes its .eml files here instead.
+      OUTBOX_DIR: '/tmp/outbox'
+      RUN_DEADLINE_SECONDS: string(runDeadlineSeconds)
+      RUNS_RETENTION_DAYS: string(runsRetentionDays)
+      WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
+    }
+  }
+}
+
+// Role assignments for the app identity (and optionally your user)
+module rbac 'app/rbac.bicep' = {
+  name: 'rbacAssignments'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.name
+    communicationServiceName: communication.outputs.name
+    managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
+    userIdentityPrincipalId: principalId
+  }
+}
+
+// Optional: database viewer on your own Kusto cluster (skipped unless both names are set).
+// The deploying user needs rights to add principals on that database.
+module kustoViewer 'app/kusto-viewer.bicep' = if (deployKustoViewer) {
+  name: 'kustoViewer'
+  scope: resourceGroup(kustoSubscription, kustoResourceGroup)
+  params: {
+    kustoClusterName: kustoClusterName
+    kustoDatabaseName: kustoDatabaseName
+    principalClientId: apiUserAssignedIdentity.outputs.clientId
+    tenantId: tenant().tenantId
+  }
+}
+
+// Outputs (azd stores them in the environment: azd env get-values)
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.SERVICE_API_NAME
+output AZURE_FUNCTION_APP_URL string = 'https://${api.outputs.defaultHostname}'
+output FUNCTION_IDENTITY_CLIENT_ID string = apiUserAssignedIdentity.outputs.clientId
+output ACS_ENDPOINT string = communication.outputs.endpoint
+output EMAIL_SENDER string = communication.outputs.senderAddress
+output RUNS_TABLE_ENDPOINT string = api.outputs.RUNS_TABLE_ENDPOINT

@@ -1,0 +1,369 @@
+"""Read flow files and `connections.yaml`, and report every problem as
+`file:line: step 'id', field 'name': what is wrong` in words a user can act on.
+
+Loading a folder reports every bad file, not just the first; a broken file never
+stops the others from loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import expressions
+from .model import ACTIONS, Connection, Flow
+from .yaml_lines import LineMap, YamlProblem, load_with_lines
+
+__all__ = [
+    "FlowProblem",
+    "FolderResult",
+    "LoadedFlow",
+    "find_flow",
+    "load_connections",
+    "load_flow",
+    "load_folder",
+    "walk_steps",
+]
+
+CONNECTIONS_FILE = "connections.yaml"
+_NESTED = ("then", "else", "steps")
+_TEXT_FIELDS_NOT_TEMPLATED = ("query", "command", "id", "action", "connection", "database",
+                              "description", "chart", "run_after")
+
+
+@dataclass(frozen=True)
+class FlowProblem:
+    file: str
+    line: int
+    message: str
+    step: str = ""
+    field: str = ""
+
+    def __str__(self) -> str:
+        where = []
+        if self.step:
+            where.append(f"step '{self.step}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        prefix = f"{self.file}:{self.line}: "
+        return prefix + (", ".join(where) + ": " if where else "") + self.message
+
+
+class FlowFileInvalid(Exception):
+    def __init__(self, problems: list[FlowProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class LoadedFlow:
+    flow: Flow
+    path: Path
+    lines: LineMap = field(repr=False, default_factory=LineMap)
+
+    @property
+    def name(self) -> str:
+        return self.flow.name
+
+
+@dataclass
+class FolderResult:
+    flows: dict[str, LoadedFlow] = field(default_factory=dict)
+    #: Problems by file; a file listed here did not load (or loaded with errors).
+    problems: dict[str, list[FlowProblem]] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+
+    @property
+    def all_problems(self) -> list[FlowProblem]:
+        return [p for problems in self.problems.values() for p in problems]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def walk_steps(steps: list[Any], prefix: str = "") -> Iterator[tuple[str, Any, list[str]]]:
+    """Every step, depth first, as (id, step, ancestor ids)."""
+    def visit(items: list[Any], ancestors: list[str]) -> Iterator[tuple[str, Any, list[str]]]:
+        for step in items:
+            yield step.id, step, ancestors
+            for attr in ("then", "else_", "steps"):
+                nested = getattr(step, attr, None)
+                if isinstance(nested, list):
+                    yield from visit(nested, [*ancestors, step.id])
+    yield from visit(steps, [])
+
+
+# --------------------------------------------------------------------- connections
+
+def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProblem]]:
+    if not path.exists():
+        return {}, [FlowProblem(str(path), 1, "connections file not found; create it with "
+                                "at least: samples: {cluster: embedded, database: Samples}")]
+    try:
+        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
+    except YamlProblem as exc:
+        return {}, [FlowProblem(str(path), exc.line, exc.message)]
+    if not isinstance(data, dict):
+        return {}, [FlowProblem(str(path), 1, "expected a mapping of connection names")]
+    connections: dict[str, Connection] = {}
+    problems: list[FlowProblem] = []
+    for name, spec in data.items():
+        try:
+            connections[str(name)] = Connection.model_validate(spec)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = (name, *error["loc"])
+                problems.append(FlowProblem(
+                    str(path), lines.line(loc), _pydantic_message(error),
+                    field=".".join(str(p) for p in loc)))
+    return connections, problems
+
+
+# ------------------------------------------------------------------------- flows
+
+def load_flow(path: Path, connections: dict[str, Connection] | None = None) -> LoadedFlow:
+    """Load and check one flow file; raise FlowFileInvalid listing every problem."""
+    file = str(path)
+    try:
+        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
+    except YamlProblem as exc:
+        raise FlowFileInvalid([FlowProblem(file, exc.line, exc.message)]) from exc
+    except OSError as exc:
+        raise FlowFileInvalid([FlowProblem(file, 1, f"cannot read file: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise FlowFileInvalid([FlowProblem(file, 1, "a flow file is a mapping with at least "
+                                           "'steps' (see README, flow-file reference)")])
+    data.setdefault("name", path.stem)
+    try:
+        flow = Flow.model_validate(data)
+    except ValidationError as exc:
+        raise FlowFileInvalid(
+            [_problem_from_pydantic(file, data, lines, e) for e in exc.errors()]
+        ) from exc
+    problems = _check_semantics(file, flow, data, lines, connections)
+    if problems:
+        raise FlowFileInvalid(problems)
+    return LoadedFlow(flow, path, lines)
+
+
+def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap,
+                     connections: dict[str, Connection] | None) -> list[FlowProblem]:
+    problems: list[FlowProblem] = []
+    paths = dict(_step_paths(data.get("steps", []), ("steps",)))
+
+    def add(step_id: str, field_name: str, message: str) -> None:
+        path = paths.get(step_id, ())
+        key = (*path, field_name) if field_name else path
+        problems.append(FlowProblem(file, lines.line(key), message, step_id, field_name))
+
+    if flow.trigger.schedule is not None:
+        from .schedule import ScheduleError, parse_schedule
+
+        try:
+            parse_schedule(flow.trigger.schedule, flow.trigger.timezone)
+        except ScheduleError as exc:
+            problems.append(FlowProblem(file, lines.line(("trigger", "schedule")), str(exc),
+                                        field="trigger.schedule"))
+
+    seen: dict[str, int] = {}
+    earlier: set[str] = set()
+    for step_id, step, ancestors in walk_steps(flow.steps):
+        if step_id in seen:
+            add(step_id, "id", f"duplicate step id '{step_id}' (first used on line "
+                               f"{seen[step_id]}); step ids must be unique in a flow")
+        seen.setdefault(step_id, lines.line(paths.get(step_id, ())))
+        connection = getattr(step, "connection", None)
+        if connection is not None and connections is not None and connection not in connections:
+            known = ", ".join(sorted(connections)) or "none defined"
+            add(step_id, "connection", f"unknown connection '{connection}' (known: {known}); "
+                                       f"add it to flows/{CONNECTIONS_FILE}")
+        allowed = earlier - set(ancestors)
+        for field_name, value, bare in _template_fields(step):
+            problem = expressions.validate(value, bare=bare)
+            if problem:
+                add(step_id, field_name, f"template {problem}")
+                continue
+            for ref in sorted(expressions.template_names(value)):
+                if ref in allowed:
+                    continue
+                reason = ("is this step itself or contains it" if ref == step_id
+                          or ref in ancestors else
+                          "comes later in the flow" if ref in _all_ids(flow) else
+                          "does not exist")
+                add(step_id, field_name, f"refers to steps.{ref}, which {reason}; a step can "
+                                         f"only use the outputs of steps that ran before it")
+        earlier.add(step_id)
+    return problems
+
+
+def _all_ids(flow: Flow) -> set[str]:
+    return {step_id for step_id, _, _ in walk_steps(flow.steps)}
+
+
+def _template_fields(step: Any) -> Iterator[tuple[str, str, bool]]:
+    """(field, text, is_bare_expression) for every templated string of a step."""
+    if hasattr(step, "if_"):
+        yield "if", step.if_, True
+    if hasattr(step, "items") and isinstance(step.items, str):
+        yield "items", step.items, True
+    for name, value in step:
+        if name in _TEXT_FIELDS_NOT_TEMPLATED or name in ("if_", "items", "then", "else_",
+                                                          "steps"):
+            continue
+        yield from _strings(name, value)
+
+
+def _strings(name: str, value: Any) -> Iterator[tuple[str, str, bool]]:
+    if isinstance(value, str):
+        yield name, value, False
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(name, item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(f"{name}.{key}", item)
+
+
+def _step_paths(steps: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    if not isinstance(steps, list):
+        return
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        path = (*prefix, index)
+        if isinstance(step.get("id"), str):
+            yield step["id"], path
+        for key in _NESTED:
+            yield from _step_paths(step.get(key), (*path, key))
+
+
+def _problem_from_pydantic(file: str, data: dict[str, Any], lines: LineMap,
+                           error: Any) -> FlowProblem:
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p in ACTIONS)]
+    step_id, field_parts = "", []
+    node: Any = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, int | str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            field_parts = [str(p) for p in loc[index:]]
+            break
+        if isinstance(node, dict) and "id" in node and index > 0 and loc[index - 1] in _NESTED:
+            step_id, field_parts = str(node["id"]), []
+        elif step_id:
+            field_parts.append(str(part))
+    if not step_id:
+        field_parts = [str(p) for p in loc]
+    message = _pydantic_message(error)
+    if error["type"] == "union_tag_invalid":
+        field_parts = ["action"]
+        message = (f"unknown action '{error['ctx']['tag']}'; known actions: "
+                   f"{', '.join(ACTIONS)}")
+    elif error["type"] == "union_tag_not_found":
+        field_parts = ["action"]
+        message = f"every step needs an action, one of: {', '.join(ACTIONS)}"
+    field_name = ".".join(field_parts)
+    if field_name.startswith("steps.") and not step_id:
+        field_name = field_name
+    return FlowProblem(file, lines.line(tuple(loc)), message, step_id, field_name)
+
+
+def _pydantic_message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling; see `python -m shared schema`)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "literal_error":
+        return f"must be one of {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch":
+        pattern = error["ctx"]["pattern"]
+        if "A-Za-z_" in pattern:
+            return ("must start with a letter or '_' and hold only letters, digits and '_' "
+                    "(it is used as steps.<id> in templates)")
+        return "must be lower-case letters, digits and '-' (it names functions and URLs)"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+# ------------------------------------------------------------------------ folder
+
+def load_folder(folder: Path) -> FolderResult:
+    result = FolderResult()
+    connections, problems = load_connections(folder / CONNECTIONS_FILE)
+    result.connections = connections
+    if problems:
+        result.problems[str(folder / CONNECTIONS_FILE)] = problems
+    files = sorted(p for p in folder.glob("*.y*ml") if p.name != CONNECTIONS_FILE
+                   and p.suffix in (".yaml", ".yml"))
+    for path in files:
+        try:
+            loaded = load_flow(path, connections)
+        except FlowFileInvalid as exc:
+            result.problems[str(path)] = exc.problems
+            continue
+        if loaded.name in result.flows:
+            other = result.flows[loaded.name].path
+            result.problems[str(path)] = [FlowProblem(
+                str(path), loaded.lines.line(("name",)),
+                f"flow name '{loaded.name}' is already used by {other}", field="name")]
+            continue
+        result.flows[loaded.name] = loaded
+    _check_chains(result)
+    return result
+
+
+def _check_chains(result: FolderResult) -> None:
+    """`trigger.after` must name a flow that exists, and chains may not loop."""
+    for name, loaded in list(result.flows.items()):
+        after = loaded.flow.trigger.after
+        if after is None:
+            continue
+        if after.flow not in result.flows:
+            result.problems.setdefault(str(loaded.path), []).append(FlowProblem(
+                str(loaded.path), loaded.lines.line(("trigger", "after")),
+                f"runs after flow '{after.flow}', which does not exist (or is invalid)",
+                field="trigger.after"))
+            continue
+        chain, current = [name], after.flow
+        while current is not None:
+            if current in chain:
+                cycle = " -> ".join([*chain, current])
+                result.problems.setdefault(str(loaded.path), []).append(FlowProblem(
+                    str(loaded.path), loaded.lines.line(("trigger", "after")),
+                    f"trigger.after makes a cycle: {cycle}", field="trigger.after"))
+                break
+            chain.append(current)
+            nxt = result.flows.get(current)
+            current = nxt.flow.trigger.after.flow if nxt and nxt.flow.trigger.after else None
+    for file in result.problems:
+        for name in [n for n, f in result.flows.items() if str(f.path) == file]:
+            del result.flows[name]
+
+
+def find_flow(target: str, folder: Path) -> Path:
+    """A flow by name (file stem or `name:`) or by path."""
+    candidate = Path(target)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    for suffix in (".yaml", ".yml"):
+        path = folder / f"{target}{suffix}"
+        if path.exists():
+            return path
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name == CONNECTIONS_FILE:
+            continue
+        try:
+            data, _ = load_with_lines(path.read_text(encoding="utf-8"))
+        except (YamlProblem, OSError):
+            continue
+        if isinstance(data, dict) and data.get("name") == target:
+            return path
+    raise FileNotFoundError(f"no flow named '{target}' in {folder}")

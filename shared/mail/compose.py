@@ -1,0 +1,108 @@
+"""EmailMessage -> a real MIME message (what the outbox writes as .eml):
+
+multipart/mixed
+  multipart/related
+    multipart/alternative: text/plain, text/html
+    inline images (Content-ID, referenced as cid: from the HTML)
+  attachments
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage as MimeMessage
+from email.utils import formatdate, make_msgid
+from html.parser import HTMLParser
+
+from .message import EmailMessage
+
+__all__ = ["IMPORTANCE_HEADERS", "html_to_text", "to_mime"]
+
+#: The standard headers mail clients read for importance (normal sets none).
+IMPORTANCE_HEADERS = {
+    "high": {"Importance": "High", "X-Priority": "1 (Highest)", "Priority": "urgent"},
+    "low": {"Importance": "Low", "X-Priority": "5 (Lowest)", "Priority": "non-urgent"},
+    "normal": {},
+}
+
+
+class _TextExtractor(HTMLParser):
+    _BLOCKS = {"p", "div", "br", "tr", "h1", "h2", "h3", "h4", "li", "table"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head"):
+            self._skip += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append("\t")
+        elif tag == "img":
+            alt = dict(attrs).get("alt")
+            if alt:
+                self.parts.append(f"[{alt}]")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(html)
+    text = "".join(parser.parts)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return re.sub(r"^\t", "", text, flags=re.MULTILINE).strip() + "\n"
+
+
+def _header(value: str) -> str:
+    """No header injection: a value from a template never gets a line break in."""
+    return re.sub(r"[\r\n]+", " ", value).strip()
+
+
+def to_mime(message: EmailMessage) -> MimeMessage:
+    mime = MimeMessage()
+    mime["From"] = _header(message.sender)
+    mime["To"] = ", ".join(_header(a) for a in message.to)
+    if message.cc:
+        mime["Cc"] = ", ".join(_header(a) for a in message.cc)
+    if message.bcc:
+        # Kept in the outbox copy so a reviewer sees who would get it; a real
+        # transport never shows Bcc to recipients.
+        mime["Bcc"] = ", ".join(_header(a) for a in message.bcc)
+    if message.reply_to:
+        mime["Reply-To"] = ", ".join(_header(a) for a in message.reply_to)
+    mime["Subject"] = _header(message.subject)
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = make_msgid(domain="kusto-flows.local")
+    for name, value in IMPORTANCE_HEADERS[message.importance].items():
+        mime[name] = value
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    if message.inline:
+        html_part = mime.get_payload()[1]
+        for image in message.inline:
+            maintype, _, subtype = image.content_type.partition("/")
+            html_part.add_related(image.data, maintype=maintype, subtype=subtype,
+                                  cid=f"<{image.content_id}>", filename=image.name,
+                                  disposition="inline")
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if maintype == "text":
+            mime.add_attachment(attachment.data.decode("utf-8", errors="replace"),
+                                subtype=subtype, filename=attachment.name)
+        else:
+            mime.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                                filename=attachment.name)
+    return mime

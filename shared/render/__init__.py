@@ -1,0 +1,1 @@
+"""Rendering query results for people: charts (and, elsewhere, tables)."""

@@ -1,0 +1,133 @@
+"""What a run produced: the run result the CLI prints, the store persists and the
+API serves. Plain dataclasses with a JSON-safe `to_dict()`; no I/O here."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["RunResult", "RunStatus", "StepError", "StepResult", "StepStatus", "new_run_id"]
+
+
+class StepStatus(enum.StrEnum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    TIMED_OUT = "TimedOut"
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TIMED_OUT = "TimedOut"
+    #: Shown (never written) for a run still `Running` past the whole-run deadline.
+    ABANDONED = "Abandoned"
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StepError:
+    code: str
+    step: str
+    message: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "step": self.step, "message": self.message,
+                "hint": self.hint}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepError:
+        return cls(code=str(data.get("code", "")), step=str(data.get("step", "")),
+                   message=str(data.get("message", "")), hint=str(data.get("hint", "")))
+
+
+@dataclass
+class StepResult:
+    #: Path of the step: `mail`, or `each_row[2].mail` inside a foreach.
+    path: str
+    action: str
+    status: StepStatus
+    started_at: datetime
+    duration_ms: float = 0.0
+    #: One line for people: "42 rows", "sent to a@x, b@y".
+    summary: str = ""
+    error: StepError | None = None
+    #: The step's outputs, as later steps see them (not persisted whole).
+    outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "action": self.action,
+            "status": str(self.status),
+            "started_at": self.started_at.isoformat(),
+            "duration_ms": round(self.duration_ms, 3),
+            "summary": self.summary,
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    flow: str
+    trigger_kind: str
+    started_at: datetime
+    status: RunStatus = RunStatus.RUNNING
+    ended_at: datetime | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    trigger_body: Any = None
+    #: The run this one resubmits, if any.
+    resubmitted_from: str = ""
+
+    @property
+    def duration_ms(self) -> float:
+        if self.ended_at is None:
+            return 0.0
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+    @property
+    def error(self) -> StepError | None:
+        """The error that decided the run's outcome: the first failed step's."""
+        for step in self.steps:
+            if step.error is not None and step.status in (StepStatus.FAILED,
+                                                          StepStatus.TIMED_OUT):
+                return step.error
+        return None
+
+    @property
+    def failing_step(self) -> str:
+        error = self.error
+        return error.step if error else ""
+
+    def outputs(self) -> dict[str, Any]:
+        """Top-level steps' outputs by step id (what a chained flow receives)."""
+        return {s.path: s.outputs for s in self.steps if "." not in s.path and "[" not in s.path}
+
+    def to_dict(self) -> dict[str, Any]:
+        error = self.error
+        return {
+            "run_id": self.run_id,
+            "flow": self.flow,
+            "trigger": self.trigger_kind,
+            "status": str(self.status),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_ms": round(self.duration_ms, 3),
+            "failing_step": self.failing_step,
+            "error": error.to_dict() if error else None,
+            "resubmitted_from": self.resubmitted_from,
+            "steps": [s.to_dict() for s in self.steps],
+        }

@@ -1,0 +1,298 @@
+"""The run store in a local SQLite file (`<state_dir>/runs.sqlite`): the embedded
+default when no Table Storage setting is given (`make run`, tests, the CLI).
+
+Same keys (`keys.py`), limits (`records.py`) and semantics as the Table Storage
+store, so either can stand in for the other: newest first by the inverted-ticks row
+key, the continuation token is an opaque string holding the last row key returned,
+lists leave out the trigger body.
+
+Thread-safe: each call opens its own connection, and writes in this process take a
+lock (SQLite's own locking covers other processes, with a busy timeout).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
+from shared.runs.keys import (
+    decode_token,
+    encode_token,
+    older_than_row_key,
+    run_row_key,
+    step_row_key,
+)
+from shared.runs.records import (
+    as_utc,
+    decode_trigger_body,
+    encode_trigger_body,
+    parse_status,
+    run_record,
+    shown,
+    status_filter,
+    step_order,
+    step_record,
+)
+from shared.runs.store import RunPage, RunRecord, StepRecord
+
+__all__ = ["LocalRunStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    flow TEXT NOT NULL,
+    row_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    duration_ms REAL NOT NULL,
+    failing_step TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    error_hint TEXT NOT NULL,
+    resubmitted_from TEXT NOT NULL,
+    step_count INTEGER NOT NULL,
+    trigger_body TEXT,
+    trigger_body_truncated INTEGER NOT NULL,
+    PRIMARY KEY (flow, row_key)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS runs_by_id ON runs (run_id, flow);
+CREATE INDEX IF NOT EXISTS runs_by_age ON runs (row_key);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL,
+    row_key TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    path TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration_ms REAL NOT NULL,
+    summary TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    error_hint TEXT NOT NULL,
+    PRIMARY KEY (run_id, row_key)
+) WITHOUT ROWID;
+"""
+
+_LIST_COLUMNS = ("run_id, flow, status, trigger, started_at, ended_at, duration_ms, "
+                 "failing_step, error_code, error_message, error_hint, resubmitted_from, "
+                 "step_count, trigger_body_truncated")
+
+
+def _moment(text: str | None) -> datetime | None:
+    return as_utc(datetime.fromisoformat(text)) if text else None
+
+
+def _run_from_row(row: sqlite3.Row, with_body: bool) -> RunRecord:
+    return RunRecord(
+        run_id=row["run_id"],
+        flow=row["flow"],
+        status=RunStatus(row["status"]),
+        trigger=row["trigger"],
+        started_at=as_utc(datetime.fromisoformat(row["started_at"])),
+        ended_at=_moment(row["ended_at"]),
+        duration_ms=float(row["duration_ms"]),
+        failing_step=row["failing_step"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        error_hint=row["error_hint"],
+        trigger_body=decode_trigger_body(row["trigger_body"]) if with_body else None,
+        resubmitted_from=row["resubmitted_from"],
+        step_count=int(row["step_count"]),
+        trigger_body_truncated=bool(row["trigger_body_truncated"]),
+    )
+
+
+def _step_from_row(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        path=row["path"],
+        action=row["action"],
+        status=StepStatus(row["status"]),
+        started_at=as_utc(datetime.fromisoformat(row["started_at"])),
+        duration_ms=float(row["duration_ms"]),
+        summary=row["summary"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        error_hint=row["error_hint"],
+    )
+
+
+class LocalRunStore:
+    """`RunStore` in a SQLite file at *path* (created with its folder on first use)."""
+
+    def __init__(self, path: Path | str, *, abandon_after: timedelta | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.path = Path(path)
+        self._abandon_after = abandon_after
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"LocalRunStore({str(self.path)!r})"
+
+    def close(self) -> None:
+        """Nothing held open between calls; here for symmetry with the table store."""
+
+    def __enter__(self) -> LocalRunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            with self._schema_lock:
+                if not self._ready:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                        conn.executescript(_SCHEMA)
+                    self._ready = True
+        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
+            with conn:  # one transaction: commit on success, roll back on error
+                yield conn
+
+    def _write(self, sql: str, values: dict[str, Any]) -> None:
+        with self._write_lock, self._connect() as conn:
+            conn.execute(sql, values)
+
+    # -- writes ----------------------------------------------------------------
+
+    def _put_run(self, run: RunResult) -> None:
+        record = run_record(run)
+        body, truncated = encode_trigger_body(record.trigger_body)
+        self._write(
+            "INSERT OR REPLACE INTO runs VALUES (:flow, :row_key, :run_id, :status, :trigger,"
+            " :started_at, :ended_at, :duration_ms, :failing_step, :error_code,"
+            " :error_message, :error_hint, :resubmitted_from, :step_count, :trigger_body,"
+            " :trigger_body_truncated)",
+            {
+                "flow": record.flow,
+                "row_key": run_row_key(record.started_at, record.run_id),
+                "run_id": record.run_id,
+                "status": str(record.status),
+                "trigger": record.trigger,
+                "started_at": record.started_at.isoformat(),
+                "ended_at": record.ended_at.isoformat() if record.ended_at else None,
+                "duration_ms": record.duration_ms,
+                "failing_step": record.failing_step,
+                "error_code": record.error_code,
+                "error_message": record.error_message,
+                "error_hint": record.error_hint,
+                "resubmitted_from": record.resubmitted_from,
+                "step_count": record.step_count,
+                "trigger_body": body,
+                "trigger_body_truncated": int(truncated),
+            },
+        )
+
+    def start_run(self, run: RunResult) -> None:
+        self._put_run(run)
+
+    def finish_run(self, run: RunResult) -> None:
+        self._put_run(run)
+
+    def record_step(self, run: RunResult, step: StepResult) -> None:
+        record = step_record(step)
+        self._write(
+            "INSERT OR REPLACE INTO steps VALUES (:run_id, :row_key, :flow, :path, :action,"
+            " :status, :started_at, :duration_ms, :summary, :error_code, :error_message,"
+            " :error_hint)",
+            {
+                "run_id": run.run_id,
+                "row_key": step_row_key(step_order(run, step), step.path),
+                "flow": run.flow,
+                "path": record.path,
+                "action": record.action,
+                "status": str(record.status),
+                "started_at": record.started_at.isoformat(),
+                "duration_ms": record.duration_ms,
+                "summary": record.summary,
+                "error_code": record.error_code,
+                "error_message": record.error_message,
+                "error_hint": record.error_hint,
+            },
+        )
+
+    # -- reads -----------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
+                  continuation: str | None = None) -> RunPage:
+        if top < 1:
+            raise ValueError("top must be at least 1")
+        top = min(top, 1000)
+        wanted = parse_status(status)
+        token_status = str(wanted) if wanted else None
+        now = self._now()
+        plan = status_filter(wanted, now, self._abandon_after)
+        if plan.matches_nothing:
+            return RunPage([], None)
+        after = decode_token(continuation, flow, token_status) if continuation else None
+        if after is not None and not isinstance(after, str):
+            raise ValueError("invalid continuation token")
+
+        clauses, values = ["flow = ?"], [flow]
+        for clause, value in (("status = ?", plan.stored), ("row_key >= ?", plan.key_at_least),
+                              ("row_key < ?", plan.key_below), ("row_key > ?", after)):
+            if value is not None:
+                clauses.append(clause)
+                values.append(value)
+        sql = (f"SELECT {_LIST_COLUMNS}, row_key FROM runs WHERE {' AND '.join(clauses)}"
+               " ORDER BY row_key LIMIT ?")
+        with self._connect() as conn:
+            rows = conn.execute(sql, [*values, top + 1]).fetchall()
+        more = len(rows) > top
+        rows = rows[:top]
+        items = [shown(_run_from_row(r, with_body=False), now, self._abandon_after)
+                 for r in rows]
+        token = encode_token(flow, token_status, rows[-1]["row_key"]) if more else None
+        return RunPage(items, token)
+
+    def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE run_id = ? AND flow = ?",
+                               (run_id, flow)).fetchone()
+            if row is None:
+                return None
+            steps = conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY row_key",
+                                 (run_id,)).fetchall()
+        record = shown(_run_from_row(row, with_body=True), self._now(), self._abandon_after)
+        return record, [_step_from_row(s) for s in steps]
+
+    def last_run(self, flow: str) -> RunRecord | None:
+        page = self.list_runs(flow, top=1)
+        return page.items[0] if page.items else None
+
+    # -- retention -------------------------------------------------------------
+
+    def delete_older_than(self, cutoff: datetime, *, page_size: int = 100) -> int:
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        bound = older_than_row_key(as_utc(cutoff))
+        deleted = 0
+        while True:
+            with self._write_lock, self._connect() as conn:
+                rows = conn.execute(
+                    "SELECT flow, row_key, run_id FROM runs WHERE row_key >= ?"
+                    " ORDER BY row_key LIMIT ?", (bound, page_size)).fetchall()
+                conn.executemany("DELETE FROM steps WHERE run_id = ?",
+                                 [(r["run_id"],) for r in rows])
+                conn.executemany("DELETE FROM runs WHERE flow = ? AND row_key = ?",
+                                 [(r["flow"], r["row_key"]) for r in rows])
+            deleted += len(rows)
+            if len(rows) < page_size:
+                return deleted

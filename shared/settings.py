@@ -1,0 +1,112 @@
+"""App settings, read once from the environment (app settings in Azure,
+`local.settings.json` under `func start`, plain variables locally).
+
+Every setting the code reads is named here, so `infra/` can be checked against it
+(tests/test_infra.py). Nothing deep in the code reads `os.environ` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["SETTING_NAMES", "Settings", "schedule_override_setting"]
+
+#: Every environment variable the code reads, with what it does. Names ending in
+#: `__` are prefixes (one setting per flow).
+SETTING_NAMES: dict[str, str] = {
+    "FLOWS_DIR": "folder holding the flow files and connections.yaml (default: flows)",
+    "OUTBOX_DIR": "folder the local outbox writes .eml files to (default: outbox)",
+    "STATE_DIR": "folder for local state: the SQLite run store (default: .state)",
+    "RUN_DEADLINE_SECONDS": "whole-run deadline; sits below host.json functionTimeout",
+    "KUSTO_CLIENT_GRACE_SECONDS": "how long after servertimeout the client gives up",
+    "ACS_CONNECTION_STRING": "Azure Communication Services connection string (key auth)",
+    "ACS_ENDPOINT": "Azure Communication Services endpoint (managed identity auth)",
+    "EMAIL_SENDER": "sender address, e.g. DoNotReply@<domain>",
+    "EMAIL_DRY_RUN": "true: always write mail to the outbox, even with ACS configured",
+    "EMAIL_POLL_SECONDS": "how often to poll an ACS send operation (SDK default: 30 s)",
+    "EMAIL_SEND_TIMEOUT_SECONDS": "how long to wait for ACS to accept a message",
+    "AZURE_CLIENT_ID": "client id of the user-assigned managed identity",
+    "RUNS_TABLE_CONNECTION_STRING": "Table Storage connection string for run records",
+    "RUNS_TABLE_ENDPOINT": "Table Storage endpoint for run records (managed identity)",
+    "RUNS_RETENTION_DAYS": "run records older than this are deleted by the cleanup",
+    "WEBHOOK_MAX_BODY_BYTES": "largest webhook body accepted (413 above)",
+    "FLOW_SCHEDULE__": "FLOW_SCHEDULE__<flow_name>: overrides that flow's schedule",
+}
+
+
+def schedule_override_setting(flow_name: str) -> str:
+    """The app setting that overrides a flow's schedule.
+
+    App setting names may not hold '-' on Linux plans, so dashes become underscores:
+    `storm-daily-report` -> `FLOW_SCHEDULE__storm_daily_report`.
+    """
+    return "FLOW_SCHEDULE__" + flow_name.replace("-", "_")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"app setting {name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    flows_dir: Path = Path("flows")
+    outbox_dir: Path = Path("outbox")
+    state_dir: Path = Path(".state")
+    run_deadline_seconds: float = 540.0
+    kusto_client_grace_seconds: float = 5.0
+    acs_connection_string: str = ""
+    acs_endpoint: str = ""
+    email_sender: str = "DoNotReply@kusto-flows.local"
+    email_dry_run: bool = False
+    email_poll_seconds: float = 1.0
+    email_send_timeout_seconds: float = 60.0
+    azure_client_id: str = ""
+    runs_table_connection_string: str = ""
+    runs_table_endpoint: str = ""
+    runs_retention_days: float = 30.0
+    webhook_max_body_bytes: int = 1_048_576
+    schedule_overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def acs_configured(self) -> bool:
+        return bool(self.acs_connection_string or self.acs_endpoint)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            flows_dir=Path(env.get("FLOWS_DIR") or "flows"),
+            outbox_dir=Path(env.get("OUTBOX_DIR") or "outbox"),
+            state_dir=Path(env.get("STATE_DIR") or ".state"),
+            run_deadline_seconds=_number(env, "RUN_DEADLINE_SECONDS", 540.0),
+            kusto_client_grace_seconds=_number(env, "KUSTO_CLIENT_GRACE_SECONDS", 5.0),
+            acs_connection_string=env.get("ACS_CONNECTION_STRING", ""),
+            acs_endpoint=env.get("ACS_ENDPOINT", ""),
+            email_sender=env.get("EMAIL_SENDER") or "DoNotReply@kusto-flows.local",
+            email_dry_run=_flag(env.get("EMAIL_DRY_RUN")),
+            email_poll_seconds=_number(env, "EMAIL_POLL_SECONDS", 1.0),
+            email_send_timeout_seconds=_number(env, "EMAIL_SEND_TIMEOUT_SECONDS", 60.0),
+            azure_client_id=env.get("AZURE_CLIENT_ID", ""),
+            runs_table_connection_string=env.get("RUNS_TABLE_CONNECTION_STRING", ""),
+            runs_table_endpoint=env.get("RUNS_TABLE_ENDPOINT", ""),
+            runs_retention_days=_number(env, "RUNS_RETENTION_DAYS", 30.0),
+            webhook_max_body_bytes=int(_number(env, "WEBHOOK_MAX_BODY_BYTES", 1_048_576)),
+            schedule_overrides={
+                key[len("FLOW_SCHEDULE__"):]: value
+                for key, value in env.items()
+                if key.startswith("FLOW_SCHEDULE__") and value.strip()
+            },
+        )

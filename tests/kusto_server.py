@@ -1,0 +1,212 @@
+"""A local Kusto endpoint for tests: duckdb-kql's REST server, fixed for azure-kusto-data.
+
+The real `azure-kusto-data` client talks to this exactly as it talks to a cluster.
+Two gaps between that client and duckdb-kql 1.1.2's server (`_Handler.do_POST`)
+are closed here, and nothing else is changed:
+
+1. The SDK sends `properties` as a JSON *string* (`ClientRequestProperties.to_json()`);
+   the server only reads it when it is a JSON object, so `Options` (servertimeout)
+   and `Parameters` were silently dropped.
+2. The SDK sends each parameter value as a string in KQL literal form
+   (`"123"`, `"datetime(2024-01-01T00:00:00.0000000Z)"`, `"dynamic([1,2])"`); the
+   binder (`duckdb_kql.params.coerce`) wants Python values of the declared type.
+
+The handler parses the string `properties` and hands the body to the library's
+`do_POST` unchanged; the server types the values just before the library's `run`.
+Errors, envelopes and policy stay the library's own.
+
+    python -m tests.kusto_server --port 0 [--bench-rows N]
+
+binds 127.0.0.1, prints its URL as the first stdout line and serves the sample
+database `Samples` (StormEvents, JobLog; plus `Bench` with --bench-rows) until
+SIGTERM. Writes are allowed: example flows run `.set-or-append`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import duckdb_kql
+from duckdb_kql.params import as_datetime, parse_timespan
+from duckdb_kql.server import KustoRestServer, Result, _Handler
+
+__all__ = ["AdaptedHandler", "AdaptedServer", "build", "literal_value", "main"]
+
+# `datetime(...)`, `dynamic(...)`, `time(...)`: a typed KQL literal and its body.
+_WRAPPED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.DOTALL)
+
+# Which wrapper names may spell a literal of each declared (canonical) type.
+_WRAPPERS = {
+    "long": {"long", "int64"},
+    "int": {"int", "int32"},
+    "real": {"real", "double"},
+    "decimal": {"decimal"},
+    "bool": {"bool", "boolean"},
+    "datetime": {"datetime", "date"},
+    "timespan": {"timespan", "time"},
+    "dynamic": {"dynamic"},
+    "guid": {"guid", "uuid", "uniqueid"},
+}
+
+
+def literal_value(text: str, kind: str, name: str = "parameter") -> Any:
+    """The Python value for a KQL literal *text* of declared *kind*.
+
+    Anything that cannot be read is returned unchanged, so the library's binder
+    reports the mismatch in its own words instead of this adapter inventing one.
+    """
+    if kind == "string" or not isinstance(text, str):
+        return text  # a string parameter is sent raw, without quotes
+    body = text.strip()
+    wrapped = _WRAPPED.match(body)
+    if wrapped and wrapped.group(1).lower() in _WRAPPERS.get(kind, ()):
+        body = wrapped.group(2).strip()
+    if body.lower() == "null":
+        return None
+    try:
+        if kind in ("long", "int"):
+            return int(body)
+        if kind == "real":
+            return float(body)
+        if kind == "decimal":
+            return Decimal(body)
+        if kind == "bool":
+            return {"true": True, "false": False}[body.lower()]
+        if kind == "datetime":
+            return as_datetime(body, name)
+        if kind == "timespan":
+            span = parse_timespan(body)
+            return text if span is None else span
+        if kind in ("dynamic", "guid"):
+            return body  # the binder takes JSON text and a uuid string as they are
+    except (ValueError, KeyError, InvalidOperation, duckdb_kql.KqlError):
+        return text
+    return text
+
+
+def _typed_parameters(csl: str, values: dict[str, Any]) -> dict[str, Any]:
+    """*values* (literal strings) converted per the query's declarations."""
+    try:
+        declared = {p.name: p.type for p in duckdb_kql.query_parameters(csl)}
+    except Exception:  # noqa: BLE001 - unparsable query: the library will say why
+        return values
+    return {
+        name: literal_value(value, declared[name], name) if name in declared else value
+        for name, value in values.items()
+    }
+
+
+def _normalize(body: bytes) -> bytes:
+    """The request body with a JSON-string `properties` parsed into an object (fix 1)."""
+    try:
+        request = json.loads(body or b"{}")
+        if isinstance(request, dict) and isinstance(request.get("properties"), str):
+            text = request["properties"]
+            request["properties"] = json.loads(text) if text.strip() else {}
+            return json.dumps(request).encode("utf-8")
+    except ValueError:
+        pass  # malformed: the library refuses it in its own words
+    return body
+
+
+class AdaptedHandler(_Handler):
+    """`_Handler` whose `do_POST` first rewrites the body (fix 1)."""
+
+    def do_POST(self) -> None:  # BaseHTTPRequestHandler's interface
+        length = int(self.headers.get("Content-Length") or 0)
+        body = _normalize(self.rfile.read(length))
+        # Feed the rewritten body to the library's own do_POST, then put the
+        # socket stream back for the next keep-alive request on this connection.
+        socket_stream = self.rfile
+        self.rfile = io.BytesIO(body)
+        del self.headers["Content-Length"]
+        self.headers["Content-Length"] = str(len(body))
+        try:
+            super().do_POST()
+        finally:
+            self.rfile = socket_stream
+
+
+class AdaptedServer(KustoRestServer):
+    """`KustoRestServer` that serves through `AdaptedHandler` and types parameters.
+
+    Fix 2 lives in `run` rather than in the body rewrite because a datetime or a
+    timedelta does not survive a trip through JSON.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.RequestHandlerClass = AdaptedHandler
+
+    def run(
+        self,
+        csl: str,
+        parameters: dict[str, Any] | None = None,
+        database: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Result:
+        if parameters:
+            parameters = _typed_parameters(csl, parameters)
+        return super().run(csl, parameters, database, options)
+
+
+#: `Bench`: N deterministic rows x 8 mixed columns, generated in SQL.
+_BENCH_SQL = """
+CREATE OR REPLACE TABLE Bench AS
+SELECT
+    TIMESTAMP '2024-01-01 00:00:00' + to_seconds(i * 37)           AS Timestamp,
+    'host-' || lpad(CAST(i % 97 AS VARCHAR), 3, '0')                AS Host,
+    ['alpha', 'beta', 'gamma', 'delta', 'epsilon'][(i % 5) + 1]     AS Category,
+    i                                                               AS Id,
+    (i * 7919) % 10007                                              AS Count,
+    round(((i * 104729) % 100000) / 100.0, 2)                       AS Latency,
+    ((i * 31) % 1000) / 1000.0                                      AS Ratio,
+    i % 3 = 0                                                       AS Flag
+FROM range(?) AS r(i)
+"""
+
+
+def build(port: int = 0, bench_rows: int = 0) -> AdaptedServer:
+    """A server on 127.0.0.1:*port* over an in-memory database named `Samples`."""
+    from shared.kusto.sample_data import load_into
+
+    con = duckdb_kql.connect()
+    con.execute("ATTACH ':memory:' AS Samples")
+    con.execute("USE Samples")
+    load_into(con)
+    if bench_rows > 0:
+        con.execute(_BENCH_SQL, [bench_rows])
+    return AdaptedServer(con, port=port, host="127.0.0.1", quiet=True, allow_write=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--bench-rows", type=int, default=0, help="rows in table Bench")
+    args = parser.parse_args(argv)
+
+    server = build(args.port, args.bench_rows)
+
+    def _stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds serve_forever in the main thread
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(server.url, flush=True)  # the first stdout line: what the fixture reads
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

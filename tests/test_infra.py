@@ -1,0 +1,273 @@
+"""The deployment files agree with the code, and the repository holds no secrets.
+
+Why: the Bicep in infra/ cannot be compiled or deployed by the test run, and app settings
+are only read once the app runs in Azure. A setting added to shared/settings.py but not to
+infra/ (or a host.json timeout shorter than the runner's deadline) would only show up as a
+broken deployment. These checks read the files as text so that infra, host.json and the
+code cannot drift apart unnoticed, and so that no key or connection string gets committed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.settings import SETTING_NAMES, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+INFRA = ROOT / "infra"
+
+# Settings the code reads that infra/ deliberately does not set, and why.
+NOT_SET_BY_INFRA = {
+    # One setting per flow, added in the portal to override that flow's schedule.
+    "FLOW_SCHEDULE__": "per-flow schedule override",
+    # Local SQLite run store; in Azure run records go to Table Storage (RUNS_TABLE_ENDPOINT).
+    "STATE_DIR": "local run store",
+    # Key-based auth for local runs; in Azure the managed identity uses ACS_ENDPOINT.
+    "ACS_CONNECTION_STRING": "local e-mail key auth",
+    # Key-based auth for local runs; in Azure the managed identity uses RUNS_TABLE_ENDPOINT.
+    "RUNS_TABLE_CONNECTION_STRING": "local table key auth",
+    # Tuning knobs whose code defaults suit Azure; set them in the portal if ever needed.
+    "KUSTO_CLIENT_GRACE_SECONDS": "code default",
+    "EMAIL_SEND_TIMEOUT_SECONDS": "code default",
+}
+
+
+def _bicep_files() -> list[Path]:
+    return sorted(INFRA.rglob("*.bicep"))
+
+
+def _without_comments(bicep: str) -> str:
+    bicep = re.sub(r"/\*.*?\*/", "", bicep, flags=re.S)
+    return "\n".join(line for line in bicep.splitlines() if not line.lstrip().startswith("//"))
+
+
+def _bicep_app_setting_names() -> set[str]:
+    """Keys of Bicep objects (`FLOWS_DIR: 'flows'`) and `name: 'X'` entries of settings arrays."""
+    names: set[str] = set()
+    for path in _bicep_files():
+        text = _without_comments(path.read_text(encoding="utf-8"))
+        names.update(re.findall(r"^\s*'?([A-Za-z_][A-Za-z0-9_.]*)'?\s*:", text, flags=re.M))
+        names.update(re.findall(r"^\s*name:\s*'([A-Za-z_][A-Za-z0-9_.]*)'", text, flags=re.M))
+    return names
+
+
+def test_every_setting_the_deployed_app_needs_is_set_by_infra():
+    assert _bicep_files(), "no Bicep files under infra/"
+    set_by_infra = _bicep_app_setting_names()
+    needed = set(SETTING_NAMES) - set(NOT_SET_BY_INFRA)
+    missing = sorted(needed - set_by_infra)
+    assert not missing, (
+        f"app settings read by shared/settings.py but not set in infra/: {missing}. "
+        "Add them to the appSettings in infra/main.bicep (or infra/app/api.bicep), or to "
+        "NOT_SET_BY_INFRA here with the reason."
+    )
+
+
+def test_the_not_set_by_infra_list_names_only_settings_the_code_reads():
+    assert set(NOT_SET_BY_INFRA) <= set(SETTING_NAMES)
+
+
+def test_the_app_reaches_storage_and_insights_with_its_identity():
+    settings = _bicep_app_setting_names()
+    for name in (
+        "AzureWebJobsStorage__credential",
+        "AzureWebJobsStorage__clientId",
+        "AzureWebJobsStorage__blobServiceUri",
+        "AzureWebJobsStorage__queueServiceUri",
+        "AzureWebJobsStorage__tableServiceUri",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    ):
+        assert name in settings
+    assert "AzureWebJobsStorage" not in settings, "use identity-based AzureWebJobsStorage__*"
+
+
+# --- secrets -------------------------------------------------------------------------
+# Each pattern is split across string literals so that this file does not match itself.
+_SECRET_PATTERNS = {
+    "storage account key": re.compile("Account" + r"Key=[A-Za-z0-9+/]{40,}={0,2}"),
+    "shared access signature": re.compile("SharedAccess" + "Signature="),
+    "access key": re.compile("access" + r"key=[A-Za-z0-9+/]{20,}", re.I),
+    "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE" + " KEY-----"),
+    "client secret": re.compile(
+        "client_" + r"secret['\"]?\s*[:=]\s*['\"]?[A-Za-z0-9~._\-]{16,}", re.I
+    ),
+}
+
+# The Azurite storage emulator's account key is public and the same everywhere.
+_EMULATOR_ACCOUNT = "devstoreaccount1"
+
+
+def find_secrets(text: str) -> list[str]:
+    """Labels of the secret-looking values in `text` (empty when there are none)."""
+    found = []
+    for label, pattern in _SECRET_PATTERNS.items():
+        for match in pattern.finditer(text):
+            nearby = text[max(0, match.start() - 200) : match.end() + 200]
+            if label == "storage account key" and _EMULATOR_ACCOUNT in nearby:
+                continue
+            found.append(label)
+    return found
+
+
+def _git_files(*args: str) -> list[str]:
+    result = subprocess.run(
+        ["git", "ls-files", "-z", *args], cwd=ROOT, capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        pytest.skip("not a git checkout")
+    return [name for name in result.stdout.decode("utf-8").split("\0") if name]
+
+
+def _repository_files() -> list[Path]:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    names = set(_git_files()) | set(_git_files("--others", "--exclude-standard"))
+    return [ROOT / name for name in sorted(names) if (ROOT / name).is_file()]
+
+
+def test_no_file_in_the_repository_holds_a_secret():
+    files = _repository_files()
+    assert files, "git listed no files"
+    offenders = {}
+    for path in files:
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:  # binary
+            continue
+        found = find_secrets(data.decode("utf-8", errors="replace"))
+        if found:
+            offenders[str(path.relative_to(ROOT))] = sorted(set(found))
+    assert not offenders, f"secret-looking values (use placeholders): {offenders}"
+
+
+_PLANTED = {
+    "storage account key": "DefaultEndpointsProtocol=https;AccountName=contoso;Account"
+    + "Key="
+    + "q" * 86
+    + "==;EndpointSuffix=core.windows.net",
+    "shared access signature": "Endpoint=sb://contoso.servicebus.windows.net/;SharedAccess"
+    + "Signature=sig",
+    "access key": "endpoint=https://contoso.communication.azure.com/;access" + "key=" + "Zm9v" * 12,
+    "private key": "-----BEGIN RSA PRIVATE" + " KEY-----\nMIIB\n-----END RSA PRIVATE" + " KEY-----",
+    "client secret": "client_" + "secret: " + "a1B2c3D4e5F6g7H8i9J0k1L2",
+}
+
+
+@pytest.mark.parametrize("label", sorted(_PLANTED))
+def test_the_secret_detector_catches_a_planted_secret(label):
+    assert label in find_secrets(f"some: yaml\n{_PLANTED[label]}\nmore: text\n")
+
+
+def test_the_secret_detector_lets_placeholders_and_the_emulator_key_through():
+    placeholders = "\n".join(
+        [
+            "Account" + "Key=<storage account key>",
+            "endpoint=https://<resource>.communication.azure.com/;access" + "key=<key>",
+            "client_" + "secret: ${CLIENT_SECRET}",
+            "UseDevelopmentStorage=true",
+            f"AccountName={_EMULATOR_ACCOUNT};Account" + "Key=" + "E" * 86 + "==;",
+        ]
+    )
+    assert find_secrets(placeholders) == []
+
+
+# --- host.json -----------------------------------------------------------------------
+def _host() -> dict:
+    return json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+
+
+def _timespan_seconds(value: str) -> int:
+    match = re.fullmatch(r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})", value)
+    assert match, f"not a hh:mm:ss timespan: {value!r}"
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def test_the_function_timeout_is_longer_than_the_run_deadline():
+    timeout = _timespan_seconds(_host()["functionTimeout"])
+    assert timeout > Settings().run_deadline_seconds
+    deployed = re.search(
+        r"param runDeadlineSeconds int = (\d+)", (INFRA / "main.bicep").read_text(encoding="utf-8")
+    )
+    assert deployed, "infra/main.bicep has no runDeadlineSeconds parameter"
+    assert timeout > int(deployed.group(1))
+
+
+def test_host_json_uses_extension_bundle_v4_and_the_api_route_prefix():
+    host = _host()
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+    assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
+    assert host["extensions"]["http"]["routePrefix"] == "api"
+
+
+# --- packaging -----------------------------------------------------------------------
+def test_requirements_do_not_list_the_functions_worker():
+    names = set()
+    for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        names.add(re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    assert "azure-functions" in names
+    assert "azure-functions-worker" not in names, "the platform provides the worker"
+
+
+def test_every_registry_module_is_pinned_to_a_version():
+    main_refs = re.findall(r"'br/public:([^']+)'", (INFRA / "main.bicep").read_text("utf-8"))
+    assert main_refs, "infra/main.bicep uses no registry modules"
+    for path in _bicep_files():
+        for ref in re.findall(r"'br/public:([^']+)'", path.read_text(encoding="utf-8")):
+            assert re.fullmatch(r"avm/[a-z0-9\-/]+:\d+\.\d+\.\d+", ref), f"{path.name}: {ref}"
+
+
+def test_azure_yaml_deploys_a_python_function_service():
+    config = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    assert config["name"] == "kusto-flows"
+    services = config["services"].values()
+    assert any(
+        s.get("language") == "python" and s.get("host") == "function" and s.get("project") == "."
+        for s in services
+    )
+
+
+def test_the_local_settings_sample_lists_every_setting_with_a_dry_run():
+    values = json.loads((ROOT / "local.settings.sample.json").read_text("utf-8"))["Values"]
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert values["EMAIL_DRY_RUN"] == "true"
+    for name in SETTING_NAMES:
+        if name.endswith("__"):
+            assert any(key.startswith(name) for key in values), name
+        else:
+            assert name in values, name
+
+
+def test_the_funcignore_keeps_everything_the_app_needs_at_runtime():
+    runtime = [
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        "flows",
+        "flows/storm-daily-report.yaml",
+        "flows/connections.yaml",
+        "shared",
+        "shared/__init__.py",
+        "shared/settings.py",
+    ]
+    for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "!")):
+            continue
+        pattern = line.strip("/")
+        for path in runtime:
+            candidates = {path, path.split("/")[0]}
+            if "/" not in pattern:  # unanchored: matches a name at any depth
+                candidates.add(path.rsplit("/", 1)[-1])
+            assert not any(fnmatch.fnmatch(c, pattern) for c in candidates), (line, path)
