@@ -90,10 +90,17 @@ def template_names(text: str) -> set[str]:
     return {a or b for a, b in _STEP_REFERENCE.findall(text)}
 
 
+def _defined(value: Any) -> Any:
+    """A bare expression returns Undefined instead of raising; make it raise."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return value
+
+
 def evaluate(expr: str, context: dict[str, Any], *, field: str) -> Any:
     """Evaluate a bare expression (`if`, `items`)."""
     try:
-        return _compile_expression(expr)(**context)
+        return _defined(_compile_expression(expr)(**context))
     except Exception as exc:  # any template failure is the user's to fix, named by field
         raise TemplateError(f"field '{field}': {_explain(exc)}",
                             hint="fix the expression in the flow file") from exc
@@ -118,7 +125,7 @@ def _render_string(text: str, context: dict[str, Any], field: str, html: bool) -
     try:
         single = _SINGLE_EXPRESSION.match(text)
         if single:
-            result = _compile_expression(single.group("expr").strip())(**context)
+            result = _defined(_compile_expression(single.group("expr").strip())(**context))
             if html and isinstance(result, str) and not isinstance(result, Markup):
                 return Markup(escape(result))
             return result

@@ -154,11 +154,12 @@ def load_flow(path: Path, connections: dict[str, Connection] | None = None) -> L
 def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap,
                      connections: dict[str, Connection] | None) -> list[FlowProblem]:
     problems: list[FlowProblem] = []
-    paths = dict(_step_paths(data.get("steps", []), ("steps",)))
+    # Same depth-first order as walk_steps, so the n-th step has the n-th path.
+    paths = [path for _, path in _step_paths(data.get("steps", []), ("steps",))]
+    current: tuple[Any, ...] = ()
 
     def add(step_id: str, field_name: str, message: str) -> None:
-        path = paths.get(step_id, ())
-        key = (*path, field_name) if field_name else path
+        key = (*current, field_name) if field_name else current
         problems.append(FlowProblem(file, lines.line(key), message, step_id, field_name))
 
     if flow.trigger.schedule is not None:
@@ -172,11 +173,12 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
 
     seen: dict[str, int] = {}
     earlier: set[str] = set()
-    for step_id, step, ancestors in walk_steps(flow.steps):
+    for index, (step_id, step, ancestors) in enumerate(walk_steps(flow.steps)):
+        current = paths[index] if index < len(paths) else ()
         if step_id in seen:
             add(step_id, "id", f"duplicate step id '{step_id}' (first used on line "
                                f"{seen[step_id]}); step ids must be unique in a flow")
-        seen.setdefault(step_id, lines.line(paths.get(step_id, ())))
+        seen.setdefault(step_id, lines.line(current))
         connection = getattr(step, "connection", None)
         if connection is not None and connections is not None and connection not in connections:
             known = ", ".join(sorted(connections)) or "none defined"
@@ -269,10 +271,8 @@ def _problem_from_pydantic(file: str, data: dict[str, Any], lines: LineMap,
     elif error["type"] == "union_tag_not_found":
         field_parts = ["action"]
         message = f"every step needs an action, one of: {', '.join(ACTIONS)}"
-    field_name = ".".join(field_parts)
-    if field_name.startswith("steps.") and not step_id:
-        field_name = field_name
-    return FlowProblem(file, lines.line(tuple(loc)), message, step_id, field_name)
+    line_path = (*loc, "action") if error["type"].startswith("union_tag") else tuple(loc)
+    return FlowProblem(file, lines.line(line_path), message, step_id, ".".join(field_parts))
 
 
 def _pydantic_message(error: Any) -> str:

@@ -145,8 +145,7 @@ def _parse_item(spec: _Spec, item: str) -> tuple[set[int], str]:
     if star:
         if step > spec.hi - spec.lo:
             raise ScheduleError(
-                f"{spec.name} field '{item}' has a step larger than its range "
-                f"{spec.lo}-{spec.hi}"
+                f"{spec.name} field '{item}' has a step larger than its range {spec.lo}-{spec.hi}"
             )
         return set(range(spec.lo, spec.hi + 1, step)), item
     a = _value(spec, first)
@@ -227,7 +226,9 @@ def to_ncrontab(text: str) -> str:
 def _zone_name(name: str) -> str:
     """Validate an IANA time zone name; return it in its canonical spelling."""
     if not isinstance(name, str):
-        raise ScheduleError(f"time zone must be text like 'Europe/Paris', not {type(name).__name__}")
+        raise ScheduleError(
+            f"time zone must be text like 'Europe/Paris', not {type(name).__name__}"
+        )
     name = name.strip()
     if name.upper() in ("UTC", "Z", "ETC/UTC"):
         return "UTC"

@@ -1,1 +1,162 @@
-"""Placeholder: being written."""
+"""Azurite's table service for the tests (a pytest plugin, loaded by the root
+conftest), and the helper the benchmark reuses to start its own.
+
+`azurite` (session scope): one emulator for the whole session, from
+`node_modules/.bin/azurite-table` (installed by `make test`, which runs npm
+install), on a free 127.0.0.1 port, data in memory. Tests share it: give each test
+its own table prefix rather than cleaning up.
+
+`fresh_azurite` (function scope): a private instance for a test that stops and
+starts the emulator (a restart loses the in-memory data, which would pull the rug
+from under anyone else sharing it).
+
+Azurite 3.x refuses `--location` together with `--inMemoryPersistence`, so the
+workspace is given as the working directory instead: a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+__all__ = ["AZURITE_TABLE", "Azurite", "free_port"]
+
+ROOT = Path(__file__).resolve().parents[1]
+AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+
+#: Azurite's well-known development account; the key is public (documented by
+#: Microsoft for the emulator) and opens nothing but a local emulator.
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+               "K1SZFPTOtr/KBHBeksoGMGw==")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Azurite:
+    """One Azurite table service process; `stop()` and `start()` keep its port."""
+
+    def __init__(self, workdir: Path, port: int | None = None,
+                 binary: Path = AZURITE_TABLE) -> None:
+        self.workdir = Path(workdir)
+        self.port = port or free_port()
+        self.binary = Path(binary)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};"
+                f"AccountKey={ACCOUNT_KEY};TableEndpoint={self.url};")
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return (self.workdir / "azurite.log").read_text(errors="replace")[-2000:]
+        return ""
+
+    def start(self, timeout: float = 60.0) -> Azurite:
+        """Start the service (again) on `self.port` and wait until it answers."""
+        if self.running:
+            return self
+        if not os.access(self.binary, os.X_OK):
+            raise FileNotFoundError(
+                f"{self.binary} is missing: run `make test` (it runs npm install, which "
+                "installs Azurite for the run-store tests)")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.workdir / "azurite.log", "ab")  # closed in stop()
+        self._process = subprocess.Popen(
+            [str(self.binary), "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
+             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+             "--loose", "--silent"],
+            cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not _answers(self.port):
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self.stop()
+                raise RuntimeError(f"azurite-table exited ({code}) on port {self.port}:\n"
+                                   f"{self._log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"azurite-table did not answer on port {self.port} "
+                                   f"within {timeout:.0f}s:\n{self._log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Stop the service (its in-memory data is gone) and wait until it is down."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)  # the group it leads
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> Azurite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _started(workdir: Path) -> Azurite:
+    try:
+        return Azurite(workdir).start()
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """The session's Azurite table service (`.connection_string`)."""
+    service = _started(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def fresh_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """A private Azurite for one test, free to `stop()` and `start()`."""
+    service = _started(tmp_path_factory.mktemp("azurite-private"))
+    try:
+        yield service
+    finally:
+        service.stop()

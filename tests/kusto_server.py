@@ -44,15 +44,15 @@ _WRAPPED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.DOTALL)
 
 # Which wrapper names may spell a literal of each declared (canonical) type.
 _WRAPPERS = {
-    "long": {"long", "int64"},
-    "int": {"int", "int32"},
+    "long": {"long"},
+    "int": {"int"},
     "real": {"real", "double"},
     "decimal": {"decimal"},
     "bool": {"bool", "boolean"},
     "datetime": {"datetime", "date"},
     "timespan": {"timespan", "time"},
     "dynamic": {"dynamic"},
-    "guid": {"guid", "uuid", "uniqueid"},
+    "guid": {"guid"},
 }
 
 
@@ -120,7 +120,10 @@ class AdaptedHandler(_Handler):
     """`_Handler` whose `do_POST` first rewrites the body (fix 1)."""
 
     def do_POST(self) -> None:  # BaseHTTPRequestHandler's interface
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return super().do_POST()  # the library answers a bad length itself
         body = _normalize(self.rfile.read(length))
         # Feed the rewritten body to the library's own do_POST, then put the
         # socket stream back for the next keep-alive request on this connection.

@@ -109,8 +109,17 @@ def test_string_and_long_parameters_filter_like_the_same_query_with_literals(cli
         ("r:real", "BeginLat > r", "40.5", "BeginLat > 40.5"),
         ("d:dynamic", "State in (d)", 'dynamic(["TEXAS", "IOWA"])', "State in ('TEXAS', 'IOWA')"),
     ],
-    ids=["datetime", "timespan", "time", "bare-1d-form", "clock-form", "bool-true",
-         "bool-false", "real", "dynamic"],
+    ids=[
+        "datetime",
+        "timespan",
+        "time",
+        "bare-1d-form",
+        "clock-form",
+        "bool-true",
+        "bool-false",
+        "real",
+        "dynamic",
+    ],
 )
 def test_a_typed_parameter_filters_like_the_same_literal(
     client, declaration, predicate, value, literal_predicate
@@ -158,7 +167,7 @@ def test_a_value_that_is_not_its_declared_type_is_refused_by_the_server(client):
         ("datetime(2024-01-01T00:00:00.0000000Z)", "datetime", dt.datetime(2024, 1, 1)),
         ("timespan(1.02:03:04.5000000)", "timespan", dt.timedelta(1, 7384.5)),
         ("1d", "timespan", dt.timedelta(days=1)),
-        ("dynamic({\"a\": [1]})", "dynamic", '{"a": [1]}'),
+        ('dynamic({"a": [1]})', "dynamic", '{"a": [1]}'),
         ("guid(74be27de-1e4e-49d9-b579-fe0b331d3642)", "guid", str(GUID)),
         ("dynamic(x)", "string", "dynamic(x)"),  # a string is sent raw: never unwrapped
         ("abc", "long", "abc"),  # unreadable: left for the binder to refuse
@@ -243,15 +252,21 @@ def test_a_benchmark_server_has_bench_rows_and_accepts_writes():
     try:
         bench = kusto.execute_query(DB, "Bench | where Id < 2").primary_results[0]
         assert [(c.column_name, c.column_type) for c in bench.columns] == [
-            ("Timestamp", "datetime"), ("Host", "string"), ("Category", "string"),
-            ("Id", "long"), ("Count", "long"), ("Latency", "real"), ("Ratio", "real"),
+            ("Timestamp", "datetime"),
+            ("Host", "string"),
+            ("Category", "string"),
+            ("Id", "long"),
+            ("Count", "long"),
+            ("Latency", "real"),
+            ("Ratio", "real"),
             ("Flag", "bool"),
         ]
         assert [row["Host"] for row in bench] == ["host-000", "host-001"]  # deterministic
         assert _count(kusto, "Bench") == 1000
 
-        kusto.execute_mgmt(DB, ".set-or-append JobLog <| print Timestamp = now(), "
-                           "Job = 'bench', RowCount = 3")  # what example flows run
+        kusto.execute_mgmt(
+            DB, ".set-or-append JobLog <| print Timestamp = now(), Job = 'bench', RowCount = 3"
+        )  # what example flows run
         assert _rows(kusto, "JobLog | project Job, RowCount") == [["bench", 3]]
     finally:
         kusto.close()

@@ -26,7 +26,7 @@ from .params import to_literal
 from .reader import ResultSink
 from .types import Column
 
-__all__ = ["AzureKustoBackend", "timespan_option"]
+__all__ = ["AzureKustoBackend"]
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ _BATCH = 5_000
 _TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _TIMEOUT_HINT = ("make the query more efficient so it runs faster, or separate it into "
                  "chunks, each over a different part of the data")
-
-
-def timespan_option(seconds: float) -> str:
-    """`servertimeout` as Kusto spells a timespan: hh:mm:ss.fff."""
-    whole = int(seconds)
-    millis = round((seconds - whole) * 1000)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}.{millis:03d}"
 
 
 class AzureKustoBackend:
@@ -96,7 +89,8 @@ class AzureKustoBackend:
 
         client = self._kusto_client()
         properties = ClientRequestProperties()
-        properties.set_option("servertimeout", timespan_option(request.timeout))
+        # A timedelta: the SDK adds its client grace to it (and sends str(timedelta)).
+        properties.set_option("servertimeout", timedelta(seconds=request.timeout))
         for name, (kind, value) in request.parameters.items():
             properties.set_parameter(name, to_literal(kind, value))
         info = ExecutionInfo()

@@ -112,7 +112,7 @@ class EmbeddedBackend:
                     raise _timeout(request.timeout) from exc
                 raise KustoQueryError(f"query failed: {exc}",
                                       hint="fix the KQL; it was not retried") from exc
-        return ExecutionInfo(visualization=_render_hint(request.text))
+        return ExecutionInfo()
 
 
 def _timeout(seconds: float) -> RequestTimeout:
@@ -120,23 +120,3 @@ def _timeout(seconds: float) -> RequestTimeout:
         f"the request ran longer than its {seconds:g} s time-out",
         hint="make the query more efficient so it runs faster, or separate it into chunks, "
              "each over a different part of the data")
-
-
-def _render_hint(text: str) -> Any:
-    """The query's `render` operator (embedded only: the engine returns no
-    Visualization property), as Kusto would report it."""
-    import re
-
-    match = re.search(r"\|\s*render\s+(\w+)(?:\s+with\s*\((?P<props>[^)]*)\))?\s*;?\s*$",
-                      text.strip())
-    if not match:
-        return None
-    hint: dict[str, Any] = {"Visualization": match.group(1)}
-    for prop in re.finditer(r"(\w+)\s*=\s*(?:'([^']*)'|\"([^\"]*)\"|([\w,() ]+))",
-                            match.group("props") or ""):
-        key = {"title": "Title", "xcolumn": "XColumn", "ycolumns": "YColumns",
-               "series": "Series", "xtitle": "XTitle", "ytitle": "YTitle"}.get(
-                   prop.group(1).lower())
-        if key:
-            hint[key] = prop.group(2) or prop.group(3) or prop.group(4).strip()
-    return hint

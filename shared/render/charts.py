@@ -369,7 +369,8 @@ def _format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
-_SCALES = ((1e12, "T"), (1e9, "B"), (1e6, "M"))
+#: Suffixes from a million up, as Power BI writes them (1.2M, 3.4bn, 5T).
+_SCALES = ((1e12, "T"), (1e9, "bn"), (1e6, "M"))
 
 
 def _label(value: Any) -> str:
@@ -574,7 +575,9 @@ def _plan_series(np: Any, data: _Data, ys: tuple[str, ...]) -> list[_Series]:
                for i, (j, k, _total) in enumerate(kept)]
     for j in sorted({c[0] for c in folded}):
         codes = tuple(k for jj, k, _total in folded if jj == j)
-        name = f"{OTHER_LABEL} · {ys[j]}" if multi_y else OTHER_LABEL
+        name = f"{OTHER_LABEL} ({len(codes)})"
+        if multi_y:
+            name = f"{name} · {ys[j]}"
         planned.append(_Series(name, j, codes, OTHER_COLOUR, other=True))
     return planned
 
@@ -656,8 +659,8 @@ def _number_formatter_class() -> type:
 
         def __call__(self, x: float, pos: int | None = None) -> str:
             text = f"{x / self._scale:,.{self._decimals}f}"
-            if text.startswith("-") and not text.strip("-0.,"):
-                text = text[1:]  # no "-0"
+            if not text.strip("-0.,"):
+                return "0"  # not "-0", not "0bn"
             return text + self._suffix
 
     return NumberFormatter
@@ -676,11 +679,16 @@ def _style_axes(ax: Axes, value_axis: str) -> None:
         _number_formatter_class()())
 
 
+def _title_text(title: str) -> str:
+    """At most two lines of about 80 characters."""
+    lines = textwrap.wrap(" ".join(title.split()), width=80)
+    if len(lines) > 2:
+        lines = [lines[0], _shorten(lines[1] + " " + lines[2], 80)]
+    return "\n".join(lines)
+
+
 def _set_title(ax: Axes, title: str) -> None:
-    lines = textwrap.wrap(" ".join(title.split()), width=80)[:2] or [""]
-    if len(textwrap.wrap(" ".join(title.split()), width=80)) > 2:
-        lines[-1] = _shorten(lines[-1] + " …", 80)
-    ax.set_title("\n".join(lines), loc="left", fontsize=13, fontweight="bold",
+    ax.set_title(_title_text(title), loc="left", fontsize=13, fontweight="bold",
                  color=_TEXT, pad=10)
 
 
@@ -767,6 +775,9 @@ def _draw_lines(np: Any, ax: Axes, kind: str, data: _Data, plan: list[_Series]) 
 
     lo, hi = (float(data.x[0]), float(data.x[-1])) if data.x_kind != "category" else (0, 0)
     for s, xs, values in drawn:
+        if s.other and kind != "area":
+            _draw_other_lines(np, ax, data, s, lo, hi)
+            continue
         many = len(xs) > 2000
         if data.x_kind != "category":
             xs, values = _decimate(np, xs, values, lo, hi)
@@ -780,6 +791,29 @@ def _draw_lines(np: Any, ax: Axes, kind: str, data: _Data, plan: list[_Series]) 
         if kind == "area":
             ax.fill_between(xs, values, color=s.colour, alpha=0.3, linewidth=0, zorder=2)
     return len(drawn)
+
+
+def _draw_other_lines(np: Any, ax: Axes, data: _Data, s: _Series, lo: float, hi: float
+                      ) -> None:
+    """The folded series of a line chart, each its own thin grey line (one legend
+    entry for all): a sum of, say, CPU percentages would be a made-up number."""
+    from matplotlib.collections import LineCollection
+
+    y = data.ys[s.y_index]
+    mask = np.isin(data.series_codes, s.codes) & ~np.isnan(y)
+    codes, xs, values = data.series_codes[mask], data.x[mask], y[mask]
+    order = np.argsort(codes, kind="stable")  # keeps x order within each series
+    codes, xs, values = codes[order], xs[order], values[order]
+    bounds = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    segments = []
+    for part_x, part_y in zip(np.split(xs, bounds), np.split(values, bounds), strict=True):
+        if data.x_kind != "category":
+            part_x, part_y = _decimate(np, part_x, part_y, lo, hi)
+        segments.append(np.column_stack((part_x, part_y)))
+    lines = LineCollection(segments, colors=s.colour, linewidths=0.8, alpha=0.7,
+                           label=s.label, zorder=2)
+    ax.add_collection(lines, autolim=True)
+    ax.autoscale_view()
 
 
 def _draw_bars(np: Any, ax: Axes, kind: str, data: _Data, plan: list[_Series]) -> int:
@@ -903,8 +937,9 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
     ax = fig.add_subplot()
     if kind == "pie":
         count = _draw_pie(np, ax, data, ys[0])
-        if count:
-            _set_title(ax, title)
+        if count:  # a pie's axes are narrow: title the figure, left-aligned
+            fig.suptitle(_title_text(title), x=0.015, ha="left", fontsize=13,
+                         fontweight="bold", color=_TEXT)
     else:
         plan = _plan_series(np, data, ys)
         horizontal = kind == "bar"

@@ -12,6 +12,7 @@ from ..kusto.backend import KustoRequest
 from ..kusto.connections import backend_for
 from ..kusto.params import prepare_parameters
 from ..kusto.reader import CollectSink, GuardedSink, ResultTable
+from ..kusto.render_hint import render_hint
 from ..mail.message import Attachment
 from ..render.capture import RenderCapture
 from ..render.report import deep_link, report_html
@@ -67,7 +68,7 @@ def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOu
     info = backend.execute(request, GuardedSink(capture, limits.max_records, limits.max_bytes))
     elapsed_ms = (time.perf_counter() - started) * 1000
 
-    spec = _chart_spec(step, inputs, info.visualization)
+    spec = _chart_spec(step, inputs, info.visualization or render_hint(text))
     table = html_table(capture.columns, capture.head, capture.total, step.max_table_rows)
     title = inputs.get("title") or spec_title(spec) or step.id.replace("_", " ")
     chart_attachment = None
