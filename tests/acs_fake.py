@@ -73,12 +73,16 @@ class Recorded:
 class Script:
     """What the fake does with the next POST or GET instead of its default.
 
-    kind: "accept" (what happens without a script: accept, answer 202), "status" (answer `status` with `body`/`headers`, message not accepted),
-    "accept-then-status" (accept the message, then answer `status`: a response lost
-    in a 5xx), "drop" (accept the message, then close the connection unanswered),
-    "running" (GET: status Running, with Retry-After when `retry_after` is set),
-    "failed" (GET: status Failed with `body` as the error), "hang" (GET: answer
-    Succeeded only after `seconds`, or when the test calls `release()`).
+    kind:
+      "accept": what happens without a script: accept the message, answer 202;
+      "status": answer `status` with `body`/`headers`, the message not accepted;
+      "accept-then-status": accept the message, then answer `status` (an accepted
+        message whose 202 was lost behind a 5xx);
+      "drop": accept the message, then close the connection unanswered;
+      "running" (GET): status Running, with Retry-After when `retry_after` is set;
+      "failed" (GET): status Failed, with `body["error"]` as the error;
+      "hang" (GET): answer Succeeded only after `seconds`, or when the test calls
+        `release()`.
     """
 
     kind: str

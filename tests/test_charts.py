@@ -378,7 +378,7 @@ def test_numeric_axes_use_thousands_separators_and_suffixes_for_millions():
 def test_titles_and_axis_labels_come_from_the_spec_or_the_columns():
     columns, rows = timeline(["a"])
     ax = build_figure(ChartSpec("timechart"), columns, rows).axes[0]
-    assert ax.get_title(loc="left") == "Requests over time"
+    assert ax.get_title(loc="left") == "Requests over time per Region"
     assert ax.get_xlabel() == "Timestamp (UTC)" and ax.get_ylabel() == "Requests"
     spec = ChartSpec("timechart", title="Traffic", x_title="Hour", y_title="Calls")
     ax = build_figure(spec, columns, rows).axes[0]

@@ -473,6 +473,15 @@ def test_when_one_of_several_messages_fails_the_error_names_who_got_it_and_who_d
     assert len(acs.posts) == 2  # stops at the first failure
 
 
+def test_a_bad_address_in_a_later_message_fails_before_any_message_is_sent(acs, sender):
+    everyone = [f"user{i:03}@example.com" for i in range(120)] + ["not-an-address"]
+
+    with pytest.raises(StepInputError, match="not an email address: 'not-an-address'"):
+        sender().send(mail(to=everyone))
+
+    assert acs.requests == []
+
+
 # -- size ---------------------------------------------------------------------------------
 
 def _csv(rows: int) -> bytes:

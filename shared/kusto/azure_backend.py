@@ -150,17 +150,26 @@ def _feed(table: Any, raw_rows: Any, sink: _CountingSink) -> None:
             batch = []
     if batch:
         sink.add_rows(batch)
+    # Read through raw_rows (no per-row wrapper objects), so tell the streaming
+    # dataset this table is done, as iterating the table itself would have.
+    table.finished = True
 
 
 def _visualization(response: Any) -> Any:
     """The `render` hint from the QueryProperties table, when the server sent one."""
+    import json
+
     try:
-        for table in response.iter_tables() if hasattr(response, "iter_tables") else []:
-            if getattr(table, "table_kind", None) and "QueryProperties" in str(table.table_kind):
-                for row in table:
-                    if row["Key"] == "Visualization":
-                        return row["Value"]
-    except Exception:  # the hint is optional; a table fallback is always fine
+        for table in getattr(response, "tables", []):
+            if "QueryProperties" not in str(getattr(table, "table_kind", "")):
+                continue
+            for row in table:
+                if row["Key"] == "Visualization":
+                    value = row["Value"]
+                    hint = json.loads(value) if isinstance(value, str) else value
+                    if isinstance(hint, dict) and hint.get("Visualization"):
+                        return hint
+    except (KeyError, ValueError, TypeError):  # the hint is optional; a table is fine
         return None
     return None
 

@@ -153,6 +153,16 @@ def _send_retry_policy_type() -> type:
                 return False  # the request went out: ACS may have accepted it
             return super().increment(settings, response=response, error=error)
 
+        def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
+            # The SDK streams the POST's response; azure-core drops a retried one
+            # unread, which leaks its connection (ResourceWarning). Read it first.
+            if response is not None:
+                try:
+                    response.http_response.read()
+                except Exception:  # noqa: BLE001 - best effort: close instead
+                    response.http_response.close()
+            super().sleep(settings, transport, response=response)
+
     return _SendRetryPolicy
 
 
@@ -337,10 +347,12 @@ class AcsSender:
         if not message.to and not message.cc and not message.bcc:
             raise StepInputError("the email has no recipients", hint="set `to`")
         parts = split_recipients(fit_attachments(message))
+        # Every address is checked before the first message goes out.
+        payloads = [message_payload(part, sender=self._settings.email_sender) for part in parts]
         result = SendResult(messages=0)
-        for index, part in enumerate(parts):
+        for index, (part, payload) in enumerate(zip(parts, payloads, strict=True)):
             try:
-                operation_id = self._send_one(part)
+                operation_id = self._send_one(part, payload)
             except EmailFailed as exc:
                 if len(parts) == 1:
                     raise
@@ -366,8 +378,8 @@ class AcsSender:
         kind = EmailOutcomeUnknown if isinstance(exc, EmailOutcomeUnknown) else EmailFailed
         return kind(text, hint=hint.rstrip("; "), operation_id=exc.operation_id)
 
-    def _send_one(self, message: EmailMessage) -> str:
-        """Send one message (within limits); its ACS operation id."""
+    def _send_one(self, message: EmailMessage, payload: dict[str, Any]) -> str:
+        """Send one message (within limits; *payload* is its JSON); its operation id."""
         from azure.core.exceptions import (
             AzureError,
             ClientAuthenticationError,
@@ -378,7 +390,6 @@ class AcsSender:
         from azure.core.polling.base_polling import OperationFailed
 
         settings = self._settings
-        payload = message_payload(message, sender=settings.email_sender)
         recipients = message.recipients
         # Ours, sent as Operation-Id: known even if no response arrives, and the same
         # on every retry of this message.

@@ -99,10 +99,7 @@ def to_mime(message: EmailMessage) -> MimeMessage:
                                   disposition="inline")
     for attachment in message.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
-        if maintype == "text":
-            mime.add_attachment(attachment.data.decode("utf-8", errors="replace"),
-                                subtype=subtype, filename=attachment.name)
-        else:
-            mime.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
-                                filename=attachment.name)
+        # Bytes (base64) even for text: a CSV keeps its exact line endings.
+        mime.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+                            filename=attachment.name)
     return mime

@@ -12,7 +12,6 @@ Pure functions on `EmailMessage`; no Azure SDK import.
 
 from __future__ import annotations
 
-import base64
 import io
 import math
 import zipfile

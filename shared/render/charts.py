@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from shared.kusto.types import Column
+from shared.kusto.types import NUMERIC_TYPES, Column
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, never imported at run time
     import numpy as np
@@ -349,9 +349,16 @@ def _join_names(names: Sequence[str]) -> str:
     return f"{names[0]}, {names[1]} and {len(names) - 2} more"
 
 
-def _shorten(text: str, width: int) -> str:
+def _shorten(text: str, width: int, middle: bool = False) -> str:
+    """At most `width` characters; `middle` keeps the end too ("eastus-…-node-12"),
+    where names tend to differ."""
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+    if len(text) <= width:
+        return text
+    if middle:
+        head = (width - 1) // 2 + (width - 1) % 2
+        return text[:head].rstrip() + "…" + text[len(text) - (width - 1 - head):].lstrip()
+    return text[: width - 1].rstrip() + "…"
 
 
 def _format_value(value: float) -> str:
@@ -409,8 +416,6 @@ def _to_float(value: Any) -> float:
 def _floats(np: Any, values: list[Any]) -> np.ndarray:
     """Numbers as a float array; None, bools, non-numbers and infinities -> NaN."""
     try:
-        if any(isinstance(v, bool) for v in values[:1]):
-            raise TypeError
         array = np.array(values, dtype=float)  # None -> NaN, Decimal -> float, in C
     except (TypeError, ValueError, OverflowError):
         array = np.fromiter(map(_to_float, values), dtype=float, count=len(values))
@@ -454,7 +459,8 @@ def _category_codes(np: Any, values: list[Any]) -> tuple[np.ndarray, list[str]]:
     """Distinct values in first-seen order: (code per value, label per code)."""
     index: dict[Any, int] = {}
     try:
-        codes = [index.setdefault(v, len(index)) for v in values]
+        # Kusto has no null string: null and "" are the same (empty) category.
+        codes = [index.setdefault("" if v is None else v, len(index)) for v in values]
         keys = list(index)
     except TypeError:  # unhashable (dynamic) values: group by their text
         index = {}
@@ -519,7 +525,7 @@ def _prepare(np: Any, kind: str, columns: Sequence[Column], rows: Sequence[Seque
     x_labels: list[str] = []
     if kind in ("timechart", "line", "area") and types[x] == "datetime":
         x_kind, x_array = "time", _date_numbers(np, x_values)
-    elif kind in ("line", "area") and types[x] in ("int", "long", "real", "decimal"):
+    elif kind in ("line", "area") and types[x] in NUMERIC_TYPES:
         x_kind, x_array = "number", _floats(np, x_values)
     else:
         x_kind = "category"
@@ -680,10 +686,10 @@ def _style_axes(ax: Axes, value_axis: str) -> None:
 
 
 def _title_text(title: str) -> str:
-    """At most two lines of about 80 characters."""
-    lines = textwrap.wrap(" ".join(title.split()), width=80)
+    """At most two lines of about 70 characters (what 13pt bold fits in 800 px)."""
+    lines = textwrap.wrap(" ".join(title.split()), width=70)
     if len(lines) > 2:
-        lines = [lines[0], _shorten(lines[1] + " " + lines[2], 80)]
+        lines = [lines[0], _shorten(" ".join(lines[1:]), 70)]
     return "\n".join(lines)
 
 
@@ -703,10 +709,10 @@ def _legend(ax: Axes, handles: list[Any] | None = None, labels: list[str] | None
               "fontsize": 9, "handlelength": 1.6, "borderaxespad": 0.0,
               "labelcolor": _TEXT}
     if handles is not None:
-        ax.legend(handles, [_shorten(t, 28) for t in labels or []], **kwargs)
+        ax.legend(handles, [_shorten(t, 28, middle=True) for t in labels or []], **kwargs)
     else:
         handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles, [_shorten(t, 28) for t in labels], **kwargs)
+        ax.legend(handles, [_shorten(t, 28, middle=True) for t in labels], **kwargs)
 
 
 def _category_ticks(np: Any, ax: Axes, labels: list[str], horizontal: bool) -> None:
@@ -722,7 +728,7 @@ def _category_ticks(np: Any, ax: Axes, labels: list[str], horizontal: bool) -> N
         width = 24 if count > 6 else 30
     step = max(1, math.ceil(count / fit))
     positions = np.arange(0, count, step)
-    texts = [_shorten(labels[i], width) for i in positions]
+    texts = [_shorten(labels[i], width, middle=True) for i in positions]
     axis = ax.yaxis if horizontal else ax.xaxis
     axis.set_ticks(positions, texts, fontsize=size)
     if not horizontal:
@@ -888,7 +894,7 @@ def _draw_pie(np: Any, ax: Axes, data: _Data, y_name: str) -> int:
         if colour in ("#F0E442", "#56B4E9", OTHER_COLOUR, "#E69F00"):
             text.set_color(_TEXT)  # dark text on light wedges
     ax.set_aspect("equal")
-    legend_labels = [f"{_shorten(label, 24)}  {_format_value(size)} "
+    legend_labels = [f"{_shorten(label, 24, middle=True)}  {_format_value(size)} "
                      f"({size / grand:.0%})" for label, size in zip(labels, sizes, strict=True)]
     ax.legend(wedges, legend_labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
               frameon=False, fontsize=9, labelcolor=_TEXT, title=y_name,
@@ -951,6 +957,8 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
             if data.x_kind == "time":
                 _time_axis(ax)
                 ax.margins(x=0.01)
+                if count and data.x[0] == data.x[-1]:  # one instant: show its day
+                    ax.set_xlim(data.x[0] - 0.5, data.x[0] + 0.5)
             elif data.x_kind == "number":
                 ax.xaxis.set_major_formatter(_number_formatter_class()())
                 ax.margins(x=0.01)
