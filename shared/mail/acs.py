@@ -30,8 +30,11 @@ Retries, without duplicate mail
     sending again could mail everyone twice. Those raise `EmailOutcomeUnknown` (an
     `EmailFailed`) with the operation id, to look up in the ACS logs first. Every
     POST also carries our own `Operation-Id` (a UUID, the same on each retry of one
-    message), so the id is known even when no response arrived, and the service
-    sees retries of one message as one operation.
+    message), so the id is known even when no response arrived; a service that
+    de-duplicates by it sees retries of one message as one operation (the test fake
+    does; nothing here relies on it). After a status time-out the SDK's poller thread
+    (a daemon) keeps polling in the background until the status is final; it never
+    sends again.
 
 Errors
     A 4xx (bad sender, bad signature, ...) and a final Failed/Canceled status raise

@@ -91,11 +91,15 @@ def split_chunks(text: str, size: int = BODY_CHUNK_CHARS) -> list[str]:
 
 
 def step_order(run: RunResult, step: StepResult) -> int:
-    """*step*'s place in execution order: its position in `run.steps`."""
-    for index, candidate in enumerate(run.steps):
-        if candidate is step:
+    """*step*'s place in execution order: its position in `run.steps` (the runner
+    appends a step when it starts, so a foreach sits before the steps inside it),
+    or the end of the list if it is not there. Searched from the end: a step
+    usually ends soon after it starts."""
+    steps = run.steps
+    for index in range(len(steps) - 1, -1, -1):
+        if steps[index] is step:
             return index
-    return len(run.steps)
+    return len(steps)
 
 
 def run_record(run: RunResult) -> RunRecord:

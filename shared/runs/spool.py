@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.results import RunResult, RunStatus, StepError, StepResult, StepStatus
+from shared.runs.records import step_order
 
 __all__ = ["Spool", "decode_write", "encode_write"]
 
@@ -81,7 +82,7 @@ def encode_write(op: str, run: RunResult, step: StepResult | None = None) -> dic
     if op != "record_step":
         return {"format": _FORMAT, "op": op, "run": _run_to_json(run, run.steps)}
     assert step is not None
-    position = next((i for i, s in enumerate(run.steps) if s is step), len(run.steps))
+    position = step_order(run, step)
     return {"format": _FORMAT, "op": op, "run": _run_to_json(run, []),
             "step": _step_to_json(step), "position": position}
 
