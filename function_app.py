@@ -1,0 +1,72 @@
+"""Azure Functions entry point (Python v2 programming model): wiring only.
+
+At import it loads the flows folder (FLOWS_DIR, default `flows/`) and registers
+- one timer function per enabled, scheduled flow (`flow_<name>`; portal overrides via
+  the `FLOW_SCHEDULE__<name>` app setting), each running the flow through `shared`;
+- the HTTP routes of `shared.api.routes` (webhooks, flow list, run history, pages),
+  all with function-key auth;
+- a daily timer that deletes run records older than RUNS_RETENTION_DAYS.
+A broken flow file is logged and listed as invalid by GET /api/flows; the others run.
+All logic lives in the `shared` package. Heavy libraries (matplotlib, pandas, duckdb)
+are imported only when a step needs them, to keep cold starts short.
+"""
+
+import logging
+
+import azure.functions as func
+
+from shared.api.routes import ROUTES, Route
+from shared.api.timers import (
+    CLEANUP_SCHEDULE,
+    TimerSpec,
+    cleanup_runs,
+    run_scheduled,
+    scheduled_flows,
+)
+from shared.service import FlowService
+from shared.settings import Settings
+
+log = logging.getLogger("kusto_flows")
+
+
+def _add_route(app: func.FunctionApp, service: FlowService, route: Route) -> None:
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return route.call(service, req)
+
+    app.function_name(route.name)(app.route(
+        route=route.template, methods=[route.method],
+        auth_level=func.AuthLevel.FUNCTION)(handler))
+
+
+def _add_timer(app: func.FunctionApp, service: FlowService, spec: TimerSpec) -> None:
+    def handler(timer: func.TimerRequest) -> None:
+        run = run_scheduled(service, spec, past_due=timer.past_due)
+        if run is not None:
+            log.info("flow %s run %s: %s", spec.flow, run.run_id, run.status)
+
+    app.function_name(spec.function_name)(app.schedule(
+        arg_name="timer", schedule=spec.utc_schedule, run_on_startup=False,
+        use_monitor=True)(handler))
+
+
+def _add_cleanup(app: func.FunctionApp, service: FlowService) -> None:
+    def handler(timer: func.TimerRequest) -> None:
+        cleanup_runs(service)
+
+    app.function_name("cleanup_run_history")(app.schedule(
+        arg_name="timer", schedule=CLEANUP_SCHEDULE, run_on_startup=False)(handler))
+
+
+def create_app(settings: Settings | None = None) -> func.FunctionApp:
+    """A Functions app over the flows folder of *settings* (default: app settings)."""
+    service = FlowService.load(settings or Settings.from_env())
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    for route in ROUTES:
+        _add_route(app, service, route)
+    for spec in scheduled_flows(service):
+        _add_timer(app, service, spec)
+    _add_cleanup(app, service)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,98 @@
+"""What the Functions app's timers do: one timer per scheduled flow, plus the daily
+run-history cleanup.
+
+Azure Functions timers on Linux fire in UTC. A flow scheduled in a time zone gets a
+UTC timer that fires at every instant its local schedule can match across DST
+offsets (`Schedule.utc_timer_expression`), and the handler runs the flow only when
+the local schedule really matches (`Schedule.should_run`): 07:00 Europe/Paris runs
+once a day at 07:00 local time, summer and winter.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ..runner import Trigger
+from ..scheduling import effective_schedule
+
+if TYPE_CHECKING:
+    from ..results import RunResult
+    from ..schedule import Schedule
+    from ..service import FlowService
+
+__all__ = ["CLEANUP_SCHEDULE", "TimerSpec", "cleanup_runs", "run_scheduled", "scheduled_flows",
+           "timer_function_name"]
+
+log = logging.getLogger(__name__)
+
+#: The run-history retention cleanup: daily at 03:30 UTC.
+CLEANUP_SCHEDULE = "0 30 3 * * *"
+
+
+@dataclass(frozen=True)
+class TimerSpec:
+    function_name: str
+    flow: str
+    #: What the timer is registered with: NCRONTAB in UTC.
+    utc_schedule: str
+    schedule: Schedule
+
+
+def timer_function_name(flow_name: str) -> str:
+    """A stable, valid Azure function name: `storm-daily-report` -> `flow_storm_daily_report`.
+
+    Stable because the portal's per-function switch (`AzureWebJobs.<name>.Disabled`)
+    and its history are keyed by it.
+    """
+    return "flow_" + re.sub(r"[^A-Za-z0-9_]", "_", flow_name)
+
+
+def scheduled_flows(service: FlowService) -> list[TimerSpec]:
+    """A timer for every enabled flow with a (valid) schedule, portal overrides applied."""
+    from ..schedule import ScheduleError, parse_schedule
+
+    specs: list[TimerSpec] = []
+    for name, loaded in sorted(service.catalog.flows.items()):
+        flow = loaded.flow
+        expression, note = effective_schedule(flow, service.settings)
+        if not flow.enabled or not expression:
+            continue
+        try:
+            schedule = parse_schedule(expression, flow.trigger.timezone)
+        except ScheduleError as exc:  # validated on load; an override is checked above
+            log.error("flow %s has no timer: %s", name, exc)
+            continue
+        if note:
+            log.info("flow %s:%s", name, note)
+        specs.append(TimerSpec(timer_function_name(name), name,
+                               schedule.utc_timer_expression(), schedule))
+    return specs
+
+
+def run_scheduled(service: FlowService, spec: TimerSpec, *, past_due: bool = False,
+                  fired_at: datetime | None = None) -> RunResult | None:
+    """Run the flow if this firing is one of its local-time slots; None when it is not."""
+    fired_at = fired_at or datetime.now(UTC)
+    if past_due:
+        log.warning("timer of flow %s is past due (fired at %s); running it now", spec.flow,
+                    fired_at.isoformat())
+    # A UTC schedule's timer is the schedule itself: every firing runs, however late.
+    if spec.schedule.timezone != "UTC" and not spec.schedule.should_run(fired_at):
+        log.info("flow %s: %s UTC is not a slot of %s; not run", spec.flow,
+                 fired_at.isoformat(), spec.schedule.describe())
+        return None
+    return service.run(spec.flow, Trigger(kind="schedule", time=fired_at))
+
+
+def cleanup_runs(service: FlowService) -> int:
+    """Delete run records older than RUNS_RETENTION_DAYS; returns how many went."""
+    from ..runs import cleanup_old_runs
+
+    deleted = cleanup_old_runs(service.store, service.settings)
+    log.info("run history cleanup: %d run(s) older than %s days deleted", deleted,
+             service.settings.runs_retention_days)
+    return deleted
