@@ -201,6 +201,9 @@ module api 'app/api.bicep' = {
       EMAIL_POLL_SECONDS: string(emailPollSeconds)
       // The deployed package is read-only; a dry run writes its .eml files here instead.
       OUTBOX_DIR: '/tmp/outbox'
+      // Run records go to Table Storage; this only holds the spool of record writes that
+      // waited out a storage outage (per instance, replayed by the next run or cleanup).
+      STATE_DIR: '/tmp/kusto-flows'
       RUN_DEADLINE_SECONDS: string(runDeadlineSeconds)
       RUNS_RETENTION_DAYS: string(runsRetentionDays)
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)

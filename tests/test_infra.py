@@ -28,8 +28,6 @@ INFRA = ROOT / "infra"
 NOT_SET_BY_INFRA = {
     # One setting per flow, added in the portal to override that flow's schedule.
     "FLOW_SCHEDULE__": "per-flow schedule override",
-    # Local SQLite run store; in Azure run records go to Table Storage (RUNS_TABLE_ENDPOINT).
-    "STATE_DIR": "local run store",
     # Key-based auth for local runs; in Azure the managed identity uses ACS_ENDPOINT.
     "ACS_CONNECTION_STRING": "local e-mail key auth",
     # Key-based auth for local runs; in Azure the managed identity uses RUNS_TABLE_ENDPOINT.
