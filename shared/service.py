@@ -9,13 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .loader import FlowProblem, FolderResult, LoadedFlow, load_folder
+from .loader import CONNECTIONS_FILE, FlowProblem, FolderResult, LoadedFlow, load_folder
 from .mail.message import Attachment
 from .results import RunResult, StepResult
 from .runner import Runner, Trigger
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .runs import RunRecord, StepRecord
 
 __all__ = ["FlowService", "StoreObserver", "json_safe", "open_observers"]
 
@@ -98,6 +101,25 @@ class FlowService:
             if Path(file).stem == name:
                 return problems
         return []
+
+    def flow_names(self) -> list[str]:
+        """Every flow of the folder that may have a run history, sorted: the valid
+        flows by name and the invalid files by file stem (their runs stay readable)."""
+        names = set(self.catalog.flows)
+        names.update(Path(file).stem for file in self.catalog.problems
+                     if Path(file).name != CONNECTIONS_FILE)
+        return sorted(names)
+
+    def find_run(self, run_id: str, flow: str | None = None,
+                 ) -> tuple[RunRecord, list[StepRecord]] | None:
+        """A run and its steps by run id alone: the store is keyed by flow, so each of
+        `flow_names()` is tried in turn (one point read each), or only *flow* when
+        given. None when no flow has it."""
+        for name in [flow] if flow else self.flow_names():
+            found = self.store.get_run(name, run_id)
+            if found is not None:
+                return found
+        return None
 
     # --------------------------------------------------------------------- run
 
