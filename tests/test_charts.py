@@ -375,6 +375,32 @@ def test_numeric_axes_use_thousands_separators_and_suffixes_for_millions():
     assert "4bn" in labels and "0" in labels
 
 
+def test_counts_get_whole_number_ticks_and_fractions_keep_theirs():
+    columns = [Column("Hour", "datetime"), Column("Events", "long")]
+    rows = [[T0 + timedelta(hours=h), h % 4] for h in range(48)]
+    fig = build_figure(ChartSpec("timechart"), columns, rows)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels and all("." not in text for text in labels)
+    assert "1" in labels and "2" in labels
+
+    rows = [[T0 + timedelta(hours=h), (h % 4) / 2] for h in range(48)]
+    fig = build_figure(ChartSpec("timechart", y=("Events",)), columns, rows)
+    fig.canvas.draw()
+    assert any("." in t.get_text() for t in fig.axes[0].get_yticklabels())
+
+
+def test_time_ticks_name_the_month_and_day_and_the_year_goes_under_the_axis():
+    columns = [Column("Hour", "datetime"), Column("Events", "long")]
+    rows = [[T0 + timedelta(hours=h), h % 5] for h in range(72)]
+    fig = build_figure(ChartSpec("timechart"), columns, rows)
+    fig.canvas.draw()
+    axis = fig.axes[0].xaxis
+    labels = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+    assert "May 02" in labels and all(len(text) > 2 for text in labels)
+    assert axis.get_major_formatter().get_offset() == "2024"
+
+
 def test_titles_and_axis_labels_come_from_the_spec_or_the_columns():
     columns, rows = timeline(["a"])
     ax = build_figure(ChartSpec("timechart"), columns, rows).axes[0]

@@ -187,6 +187,36 @@ def test_the_flow_sender_falls_back_to_the_email_sender_setting(acs, sender):
     assert acs.posts[0].json["senderAddress"] == "reports@example.com"
 
 
+def test_the_email_step_sends_through_acs_and_reports_operation_ids_and_recipients(
+        acs, monkeypatch, tmp_path):
+    """`send_message` (what email.send calls) with ACS configured: the mail goes to ACS,
+    not the outbox, the outputs name the operation and recipients, and the client the
+    sender built is closed afterwards."""
+    import shared.mail.acs as acs_module
+    from shared.mail.sender import send_message
+
+    closed: list[bool] = []
+
+    def fake_build(settings, **kwargs):
+        client = EmailClient(acs.url, AzureKeyCredential(KEY),
+                             **{**client_options(settings), **kwargs})
+        close = client.close
+        client.close = lambda: (closed.append(True), close())  # type: ignore[method-assign]
+        return client
+
+    monkeypatch.setattr(acs_module, "build_client", fake_build)
+    settings = replace(SETTINGS, acs_endpoint="https://acs.invalid", outbox_dir=tmp_path)
+
+    outputs = send_message(mail(cc=["cy@example.com"]), settings, "flow_mail")
+
+    assert outputs["delivery"] == "acs" and outputs["status"] == "Succeeded"
+    assert outputs["operation_ids"] == list(acs.accepted) and len(acs.accepted) == 1
+    assert outputs["message_id"] == outputs["operation_ids"][0]
+    assert outputs["recipients"] == ["ana@example.com", "cy@example.com"]
+    assert not list(tmp_path.iterdir())  # nothing in the outbox
+    assert closed == [True]
+
+
 # -- authentication ----------------------------------------------------------------------
 
 def test_every_request_carries_an_hmac_signature_the_fake_verifies(acs, sender):

@@ -78,3 +78,25 @@ def test_the_alert_mails_each_offending_row_to_its_owner(tmp_path: Path) -> None
         sent.append(str(parsed["To"]))
         assert parsed["Importance"] == "High"
     assert sorted(sent) == expected
+
+
+def test_the_daily_report_mails_the_bar_chart_inline_the_table_and_the_csv(
+        tmp_path: Path) -> None:
+    clear_backends()
+    runner = Runner(settings_for(tmp_path), FLOWS.connections)
+    run = runner.run(FLOWS.flows["storm-daily-report"].flow)
+    assert run.status == RunStatus.SUCCEEDED, run.to_dict()
+    assert run.steps[0].summary.endswith("bar")
+    [path] = (tmp_path / "outbox").glob("*.eml")
+    parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    html = parsed.get_body(("html",)).get_content()
+    [image] = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
+    assert image.get_content_disposition() == "inline"
+    assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html
+    assert image.get_content().startswith(b"\x89PNG")
+    assert "<table" in html and ">TEXAS</td>" in html and "data:" not in html
+    [csv_part] = list(parsed.iter_attachments())
+    assert csv_part.get_filename() == "by_state.csv"
+    assert csv_part.get_content().startswith("State,Events,Injuries")
+    preview = next((tmp_path / "outbox").glob("*.html")).read_text(encoding="utf-8")
+    assert "cid:" not in preview

@@ -1,6 +1,9 @@
 """The local outbox writes real MIME messages: parsed back with the standard
 library they have the HTML and plain-text parts, the attachments byte for byte,
-inline images whose cid: the HTML references, and the importance headers."""
+inline images whose cid: the HTML references, and the importance headers. The
+`.html` preview beside each shows the envelope and the chart (a file next to it,
+never a data: URI in the mail). EMAIL_DRY_RUN keeps mail in the outbox even with
+ACS configured, and ACS is never tried with the placeholder sender."""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import StepInputError
+from shared.errors import EmailFailed, StepInputError
 from shared.mail.compose import html_to_text
 from shared.mail.message import Attachment, EmailMessage
 from shared.mail.outbox import Outbox
+from shared.mail.sender import send_message
+from shared.settings import Settings
 from shared.steps.email_step import _addresses
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
@@ -71,3 +76,62 @@ def test_the_plain_text_alternative_is_derived_from_html() -> None:
     text = html_to_text("<h2>Title</h2><table><tr><td>A</td><td>1</td></tr></table>"
                         "<style>p{}</style>")
     assert "Title" in text and "A\t1" in text and "p{}" not in text
+
+
+def test_plain_text_has_one_line_per_row_and_spells_out_links() -> None:
+    text = html_to_text(
+        "<p>Storms\n   today</p><table><tr><th>State</th><th>Events</th></tr>"
+        "<tr><td>TEXAS</td><td>5</td></tr><tr><td>IOWA</td><td>3</td></tr></table>"
+        '<p><a href="https://dataexplorer.azure.com/q">Open the query</a></p>')
+    assert text == ("Storms today\n\nState\tEvents\nTEXAS\t5\nIOWA\t3\n\n"
+                    "Open the query <https://dataexplorer.azure.com/q>\n")
+
+
+def _report(**changes) -> EmailMessage:
+    base = EmailMessage(
+        sender="DoNotReply@kusto-flows.local", to=["a@contoso.com"], subject="Storms",
+        html='<!DOCTYPE html><html><head><meta charset="utf-8"></head>'
+             '<body style="padding:16px"><img src="cid:c1@kf"></body></html>',
+        text="Storms\n", attachments=[Attachment("r.csv", "text/csv", b"a\r\n1\r\n")],
+        inline=[Attachment("chart.png", "image/png", PNG, "c1@kf")])
+    for name, value in changes.items():
+        setattr(base, name, value)
+    return base
+
+
+def test_the_preview_shows_the_envelope_and_the_chart_from_a_file_beside_it(
+        tmp_path: Path) -> None:
+    result = Outbox(tmp_path).send(_report(), "daily_mail")
+    preview = result.preview_path.read_text(encoding="utf-8")
+    image = result.preview_path.name.removesuffix(".html") + "_chart.png"
+    assert f'<img src="{image}">' in preview
+    assert (tmp_path / image).read_bytes() == PNG
+    assert "cid:" not in preview and "data:" not in preview
+    for shown in ("Storms", "a@contoso.com", "r.csv (6 bytes)"):
+        assert shown in preview
+    assert preview.count("<body") == 1 and '<div style="padding:16px">' in preview
+    eml = result.eml_path.read_bytes()
+    assert b"cid:c1@kf" in eml and b"data:" not in eml  # the mail itself keeps cid:
+
+
+def test_a_fragment_body_gets_a_utf8_page_in_the_preview(tmp_path: Path) -> None:
+    message = _report(html="<p>Orage à Zürich</p>", inline=[], attachments=[])
+    preview = Outbox(tmp_path).send(message).preview_path.read_text(encoding="utf-8")
+    assert preview.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in preview
+    assert "<p>Orage à Zürich</p>" in preview
+
+
+def test_email_dry_run_writes_to_the_outbox_even_with_acs_configured(tmp_path: Path) -> None:
+    settings = Settings(outbox_dir=tmp_path, acs_endpoint="https://acs.invalid",
+                        email_dry_run=True)
+    outputs = send_message(_report(), settings, "flow_mail")
+    assert outputs["delivery"] == "outbox" and outputs["recipients"] == ["a@contoso.com"]
+    assert Path(outputs["eml"]).exists()
+
+
+def test_acs_is_not_tried_while_email_sender_is_the_placeholder(tmp_path: Path) -> None:
+    settings = Settings(outbox_dir=tmp_path, acs_endpoint="https://acs.invalid")
+    with pytest.raises(EmailFailed, match="EMAIL_SENDER is not set") as caught:
+        send_message(_report(sender=""), settings, "flow_mail")
+    assert "EMAIL_SENDER" in caught.value.hint
+    assert not list(tmp_path.iterdir())

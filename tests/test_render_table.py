@@ -1,6 +1,7 @@
-"""The e-mail-safe HTML table and the CSV: escaped cells, right-aligned numbers,
-ISO UTC datetimes, empty nulls, a capped body that says how many rows were left
-out, and a CSV holding every row."""
+"""The e-mail-safe HTML table and the CSV: escaped cells, right-aligned numbers with
+thousands separators (not in ids), datetimes readable under a header marked UTC,
+empty nulls, a capped body that says how many rows were left out, and a CSV holding
+every row exactly as Kusto prints it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from shared.kusto.types import Column
 from shared.render.capture import RenderCapture
 from shared.render.cells import cell_text
-from shared.render.table import html_table
+from shared.render.table import display_text, html_table
 
 COLUMNS = [Column("State", "string"), Column("Events", "long"), Column("At", "datetime")]
 
@@ -66,3 +67,25 @@ def test_the_capture_keeps_a_capped_head_and_a_full_csv() -> None:
     assert parsed[0] == ["State", "Events", "At"]
     assert len(parsed) == 11
     assert parsed[10] == ["S9", "9", "2007-01-01T00:00:00Z"]
+
+
+def test_the_mail_shows_numbers_with_separators_but_not_ids_and_readable_datetimes() -> None:
+    damage, event_id = Column("Damage", "long"), Column("EventId", "long")
+    assert display_text(8680000, damage) == "8,680,000"
+    assert display_text(-1234567.25, Column("Delta", "real")) == "-1,234,567.25"
+    assert display_text(1e16, Column("Big", "real")) == "1e+16"
+    assert display_text(None, damage) == ""
+    assert display_text(14990, event_id) == "14990"
+    assert display_text(2007, Column("Year", "long")) == "2007"
+    moment = datetime(2007, 6, 1, 4, 0, tzinfo=UTC)
+    assert display_text(moment, COLUMNS[2]) == "2007-06-01 04:00:00"
+    html = html_table([damage, COLUMNS[2]], [[8680000, moment]], 1, 10)
+    assert ">8,680,000</td>" in html and ">2007-06-01 04:00:00</td>" in html
+    assert re.search(r"<th [^>]*>At<span [^>]*> \(UTC\)</span></th>", html)
+
+
+def test_the_csv_keeps_the_exact_values_the_table_formats() -> None:
+    capture = RenderCapture(head_rows=1, keep_rows=False)
+    capture.begin_table("PrimaryResult", [Column("Damage", "long"), COLUMNS[2]], True)
+    capture.add_rows([[8680000, datetime(2007, 6, 1, 4, tzinfo=UTC)]])
+    assert capture.csv_bytes() == b"Damage,At\r\n8680000,2007-06-01T04:00:00Z\r\n"

@@ -308,9 +308,24 @@ def _rejected(exc: HttpResponseError, recipients: list[str]) -> EmailFailed:
     elif status is not None and status >= 500:
         hint = "ACS kept failing after retries; the email was not accepted: retrying later is safe"
     else:
-        hint = ("check the sender (EMAIL_SENDER or the flow's `from`: a MailFrom address of a "
-                "domain connected to the ACS resource) and the recipient addresses")
+        hint = ("check the sender (EMAIL_SENDER: a MailFrom address of a domain connected "
+                "to the ACS resource) and the recipient addresses")
     return EmailFailed(what, hint=hint)
+
+
+#: The domain of the default EMAIL_SENDER: fine for the outbox, refused by ACS.
+PLACEHOLDER_SENDER_DOMAIN = "kusto-flows.local"
+
+
+def _check_sender(sender: str) -> None:
+    address = parseaddr(sender)[1]
+    if not address or address.lower().endswith("@" + PLACEHOLDER_SENDER_DOMAIN):
+        raise EmailFailed(
+            f"EMAIL_SENDER is not set (the sender would be {sender!r}); ACS sends only from "
+            "a MailFrom address of a domain connected to the ACS resource",
+            hint="set the EMAIL_SENDER app setting, e.g. DoNotReply@<your verified domain>; "
+                 "the email was not sent",
+        )
 
 
 class AcsSender:
@@ -349,6 +364,7 @@ class AcsSender:
         """
         if not message.to and not message.cc and not message.bcc:
             raise StepInputError("the email has no recipients", hint="set `to`")
+        _check_sender(message.sender or self._settings.email_sender)
         parts = split_recipients(fit_attachments(message))
         # Every address is checked before the first message goes out.
         payloads = [message_payload(part, sender=self._settings.email_sender) for part in parts]

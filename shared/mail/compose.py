@@ -1,9 +1,11 @@
 """EmailMessage -> a real MIME message (what the outbox writes as .eml):
 
 multipart/mixed
-  multipart/related
-    multipart/alternative: text/plain, text/html
-    inline images (Content-ID, referenced as cid: from the HTML)
+  multipart/alternative
+    text/plain
+    multipart/related
+      text/html
+      inline images (Content-ID, referenced as cid: from the HTML)
   attachments
 """
 
@@ -27,17 +29,23 @@ IMPORTANCE_HEADERS = {
 
 
 class _TextExtractor(HTMLParser):
-    _BLOCKS = {"p", "div", "br", "tr", "h1", "h2", "h3", "h4", "li", "table"}
+    """Text of an HTML body: blocks on their own lines, one line per table row (cells
+    tab-separated), images as their [alt text], links followed by their <address>."""
+
+    _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "li", "table", "ul", "ol"}
 
     def __init__(self) -> None:
         super().__init__()
         self.parts: list[str] = []
         self._skip = 0
+        self._links: list[tuple[str, int]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("style", "script", "head"):
             self._skip += 1
         elif tag in self._BLOCKS:
+            self.parts.append("\n\n")
+        elif tag in ("br", "tr"):
             self.parts.append("\n")
         elif tag in ("td", "th"):
             self.parts.append("\t")
@@ -45,21 +53,29 @@ class _TextExtractor(HTMLParser):
             alt = dict(attrs).get("alt")
             if alt:
                 self.parts.append(f"[{alt}]")
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href") or "", len(self.parts)))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("style", "script", "head"):
             self._skip = max(0, self._skip - 1)
         elif tag in self._BLOCKS:
-            self.parts.append("\n")
+            self.parts.append("\n\n")
+        elif tag == "a" and self._links:
+            href, start = self._links.pop()
+            label = "".join(self.parts[start:]).strip()
+            if href.startswith(("http://", "https://", "mailto:")) and href != label:
+                self.parts.append(f" <{href}>")
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.parts.append(data)
+            self.parts.append(re.sub(r"\s+", " ", data))  # as a browser shows it
 
 
 def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html)
+    parser.close()
     text = "".join(parser.parts)
     text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)

@@ -14,9 +14,9 @@ __all__ = ["send_message"]
 def send_message(message: EmailMessage, settings: Settings, label: str) -> dict[str, Any]:
     if settings.acs_configured and not settings.email_dry_run:
         from .acs import AcsSender
-        from .limits import fit_attachments
 
-        result = AcsSender(settings).send(fit_attachments(message))
+        with AcsSender(settings) as sender:  # checks ACS limits (size, recipients) first
+            result = sender.send(message)
         return {"delivery": "acs", "status": result.status,
                 "operation_ids": result.operation_ids, "message_id": ",".join(
                     result.operation_ids), "recipients": result.recipients,

@@ -741,12 +741,35 @@ def _category_ticks(np: Any, ax: Axes, labels: list[str], horizontal: bool) -> N
                 text.set_rotation_mode("anchor")
 
 
+#: Tick labels of a time axis, by tick level (years, months, days, hours, minutes,
+#: seconds): "Jun 02" rather than a bare "02", and the day a run of hour ticks
+#: belongs to written at its midnight ("Jun 02" among "06:00", "12:00").
+_DATE_FORMATS = ["%Y", "%b", "%b %d", "%H:%M", "%H:%M", "%H:%M:%S.%f"]
+_DATE_ZERO_FORMATS = ["", "%Y", "%b %d", "%b %d", "%H:%M", "%H:%M"]
+#: The context under the axis's right end: the year ("2007"), or the day for ticks
+#: within one day ("Jun 02, 2007").
+_DATE_OFFSET_FORMATS = ["", "%Y", "%Y", "%Y", "%b %d, %Y", "%b %d, %Y %H:%M"]
+
+
 def _time_axis(ax: Axes) -> None:
     import matplotlib.dates as mdates
 
     locator = mdates.AutoDateLocator(tz=UTC, minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(
+        locator, tz=UTC, formats=_DATE_FORMATS, zero_formats=_DATE_ZERO_FORMATS,
+        offset_formats=_DATE_OFFSET_FORMATS))
+
+
+def _whole_number_ticks(np: Any, ax: Axes, data: _Data, value_axis: str) -> None:
+    """Counts get whole-number ticks (0, 1, 2, 3), never 0.5 or 2.5 events."""
+    from matplotlib.ticker import MaxNLocator
+
+    values = [y[~np.isnan(y)] for y in data.ys]
+    if all(np.array_equal(v, np.round(v)) for v in values):
+        axis = ax.xaxis if value_axis == "x" else ax.yaxis
+        axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10],
+                                            integer=True, min_n_ticks=3))
 
 
 def _default_title(kind: str, x: str, ys: tuple[str, ...], series: str | None,
@@ -965,6 +988,7 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
             else:
                 _category_ticks(np, ax, data.x_labels, horizontal=False)
         if count:
+            _whole_number_ticks(np, ax, data, "x" if horizontal else "y")
             x_label = spec.x_title or (f"{x} (UTC)" if data.x_kind == "time" else x)
             y_label = spec.y_title or _join_names(ys)
             if horizontal:

@@ -73,9 +73,15 @@ def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOu
     title = inputs.get("title") or spec_title(spec) or step.id.replace("_", " ")
     chart_attachment = None
     if spec is not None:
-        from ..render.charts import render_chart
+        from ..render.charts import ChartError, render_chart
 
-        chart = render_chart(spec, capture.columns, capture.rows)
+        try:
+            chart = render_chart(spec, capture.columns, capture.rows)
+        except ChartError as exc:
+            raise StepInputError(
+                f"cannot draw a {spec.kind} chart of this result: {exc}",
+                hint="name the columns with x, y and series, change `chart`, or use "
+                     "chart: table") from None
         content_id = f"{step.id}-chart-{ctx.run_id[:8]}@kusto-flows"
         chart_attachment = Attachment(f"{step.id}.png", "image/png", chart.png, content_id)
         with ctx.lock:
@@ -111,13 +117,22 @@ def spec_title(spec: Any) -> str:
 
 
 def _chart_spec(step: Any, inputs: dict[str, Any], visualization: Any) -> Any:
-    """None for a table; otherwise the ChartSpec to draw."""
+    """None for a table; otherwise the ChartSpec to draw. `chart: auto` draws what the
+    query's own `| render` asks for (a table without one); the step's title, x, y and
+    series override the render's."""
     if step.chart == "table":
         return None
+    from dataclasses import replace
+
     from ..render.charts import ChartSpec, chart_from_render_hint
 
+    title = str(inputs.get("title") or "")
     if step.chart == "auto":
         spec = chart_from_render_hint(visualization)
-        return None if spec is None or spec.kind == "table" else spec
+        if spec is None or spec.kind == "table":
+            return None
+        overrides: dict[str, Any] = {"title": title, "x": step.x, "y": tuple(step.y),
+                                     "series": step.series}
+        return replace(spec, **{k: v for k, v in overrides.items() if v})
     return ChartSpec(kind=step.chart, x=step.x, y=tuple(step.y), series=step.series,
-                     title=inputs.get("title") or "")
+                     title=title)
