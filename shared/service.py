@@ -20,9 +20,19 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .runs import RunRecord, StepRecord
 
-__all__ = ["FlowService", "StoreObserver", "json_safe", "open_observers"]
+__all__ = ["FlowService", "RunRefused", "StoreObserver", "json_safe", "open_observers"]
 
 log = logging.getLogger(__name__)
+
+
+class RunRefused(Exception):
+    """A request to run a flow that cannot be honoured; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 problems: list[FlowProblem] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.problems = problems or []
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
@@ -136,6 +146,39 @@ class FlowService:
         if chain:
             self._run_chained(run)
         return run
+
+    def runnable_on_request(self, name: str) -> LoadedFlow:
+        """The flow a webhook or a run-now button may run; RunRefused when it is unknown
+        (404), invalid (422), has no webhook (403) or is disabled (409)."""
+        loaded = self.flow(name)
+        if loaded is None:
+            problems = self.problems_for(name)
+            if problems:
+                raise RunRefused(422, "FlowInvalid", f"flow '{name}' is invalid", problems)
+            raise RunRefused(404, "FlowNotFound", f"no flow named '{name}'")
+        if not loaded.flow.trigger.webhook:
+            raise RunRefused(403, "WebhookDisabled", f"flow '{name}' cannot be run on "
+                             "request: add 'webhook: true' to its trigger")
+        if not loaded.flow.enabled:
+            raise RunRefused(409, "FlowDisabled", f"flow '{name}' is disabled")
+        return loaded
+
+    def resubmit(self, flow: str, run_id: str) -> RunResult:
+        """Run *flow* again with the trigger body of its run *run_id*, linked to it;
+        RunRefused when the flow (404) or run (404) is unknown or its body was not kept
+        (409). RunStoreUnavailable when the store cannot be read."""
+        from .runs import TriggerBodyUnavailable
+
+        if self.flow(flow) is None:
+            raise RunRefused(404, "FlowNotFound", f"no valid flow named '{flow}'")
+        found = self.store.get_run(flow, run_id)
+        if found is None:
+            raise RunRefused(404, "RunNotFound", f"no run {run_id} of flow '{flow}'")
+        try:
+            body = found[0].resubmit_body()
+        except TriggerBodyUnavailable as exc:
+            raise RunRefused(409, "TriggerBodyUnavailable", str(exc)) from exc
+        return self.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id)
 
     def _run_chained(self, finished: RunResult) -> None:
         status = str(finished.status).lower()

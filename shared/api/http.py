@@ -15,7 +15,7 @@ from typing import Any
 import azure.functions as func
 
 from ..runner import Trigger
-from ..service import FlowService
+from ..service import FlowService, RunRefused
 from .flows_view import describe_flows
 
 __all__ = ["get_run", "health", "list_flows", "list_runs", "resubmit_run", "run_webhook",
@@ -47,20 +47,17 @@ def run_summary(run: Any) -> dict[str, Any]:
                                        "resubmitted_from")}
 
 
+def refused_response(exc: RunRefused) -> func.HttpResponse:
+    extra = {"problems": [str(p) for p in exc.problems]} if exc.problems else {}
+    return error_response(exc.status, exc.code, exc.message, **extra)
+
+
 def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    loaded = service.flow(name)
-    if loaded is None:
-        problems = service.problems_for(name)
-        if problems:
-            return error_response(422, "FlowInvalid", f"flow '{name}' is invalid",
-                                  problems=[str(p) for p in problems])
-        return error_response(404, "FlowNotFound", f"no flow named '{name}'")
-    if not loaded.flow.trigger.webhook:
-        return error_response(403, "WebhookDisabled",
-                              f"flow '{name}' has no webhook; add 'webhook: true' to its trigger")
-    if not loaded.flow.enabled:
-        return error_response(409, "FlowDisabled", f"flow '{name}' is disabled")
+    try:
+        service.runnable_on_request(name)
+    except RunRefused as exc:
+        return refused_response(exc)
     limit = service.settings.webhook_max_body_bytes
     declared = req.headers.get("content-length")
     raw = req.get_body() or b""
@@ -73,8 +70,7 @@ def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpRespons
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return error_response(400, "InvalidJson", f"Invalid JSON in request body: {exc}")
-    trigger = Trigger(kind="webhook", body=body, query=dict(req.params))
-    run = service.run(name, trigger)
+    run = service.run(name, Trigger(kind="webhook", body=body, query=dict(req.params)))
     return json_response(run_summary(run))
 
 
@@ -127,18 +123,9 @@ def get_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
 
 
 def resubmit_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
-    from ..runs import TriggerBodyUnavailable
-
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    if service.flow(flow) is None:
-        return error_response(404, "FlowNotFound", f"no valid flow named '{flow}'")
-    found = service.store.get_run(flow, run_id)
-    if found is None:
-        return error_response(404, "RunNotFound", f"no run {run_id} of flow '{flow}'")
-    record, _ = found
     try:
-        body = record.resubmit_body()
-    except TriggerBodyUnavailable as exc:
-        return error_response(409, "TriggerBodyUnavailable", str(exc))
-    run = service.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id)
+        run = service.resubmit(flow, run_id)
+    except RunRefused as exc:
+        return refused_response(exc)
     return json_response(run_summary(run))

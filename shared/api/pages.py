@@ -22,8 +22,8 @@ from markupsafe import Markup
 
 from ..runner import Trigger
 from ..runs.records import parse_status
-from ..runs.store import RunStoreUnavailable, TriggerBodyUnavailable
-from ..service import FlowService
+from ..runs.store import RunStoreUnavailable
+from ..service import FlowService, RunRefused
 from .flows_view import describe_flows
 from .pages_layout import Links, button_form, html_page, redirect
 from .pages_views import error_body, flows_body, run_body, runs_body
@@ -49,6 +49,22 @@ def _store_down(links: Links, exc: Exception | str) -> func.HttpResponse:
     return _error(links, 503, "Run store unavailable",
                   "The run store cannot be read right now, so the run history cannot be shown."
                   " Runs still happen and are recorded when it is back; try again shortly.")
+
+
+_REFUSED_TITLES = {"FlowNotFound": "Flow not found", "FlowInvalid": "Flow is invalid",
+                   "WebhookDisabled": "Not a webhook flow", "FlowDisabled": "Flow is disabled",
+                   "RunNotFound": "Run not found", "TriggerBodyUnavailable": "Cannot resubmit"}
+
+
+def _refused(links: Links, exc: RunRefused, flow: str, run_id: str = "") -> func.HttpResponse:
+    if exc.code == "FlowNotFound":
+        back = None
+    elif run_id and exc.code != "RunNotFound":
+        back = ("Back to the run", links.run(flow, run_id))
+    else:
+        back = ("Run history", links.runs(flow))
+    message = exc.message[0].upper() + exc.message[1:] + "."
+    return _error(links, exc.status, _REFUSED_TITLES.get(exc.code, "Refused"), message, back)
 
 
 def _cross_site(req: func.HttpRequest) -> bool:
@@ -157,19 +173,10 @@ def run_now_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespon
     name = req.route_params.get("name", "")
     if _cross_site(req):
         return _error(links, 403, "Refused", "Runs cannot be started from another site.")
-    loaded = service.flow(name)
-    if loaded is None:
-        if service.problems_for(name):
-            return _error(links, 422, "Flow is invalid",
-                          f"Flow '{name}' has problems and cannot run; see My flows.")
-        return _error(links, 404, "Flow not found", f"There is no flow named '{name}'.")
-    if not loaded.flow.trigger.webhook:
-        return _error(links, 403, "Not a webhook flow",
-                      f"Flow '{name}' cannot be run on request: add 'webhook: true' to its "
-                      "trigger.", ("Run history", links.runs(name)))
-    if not loaded.flow.enabled:
-        return _error(links, 409, "Flow is disabled", f"Flow '{name}' is disabled.",
-                      ("Run history", links.runs(name)))
+    try:
+        service.runnable_on_request(name)
+    except RunRefused as exc:
+        return _refused(links, exc, name)
     run = service.run(name, Trigger(kind="webhook", body=None))
     return redirect(links.run(name, run.run_id))
 
@@ -179,22 +186,12 @@ def resubmit_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespo
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
     if _cross_site(req):
         return _error(links, 403, "Refused", "Runs cannot be resubmitted from another site.")
-    if service.flow(flow) is None:
-        return _error(links, 404, "Flow not found", f"There is no valid flow named '{flow}'.")
     if service.store is None:
         return _store_down(links, "no run store")
     try:
-        found = service.store.get_run(flow, run_id)
+        run = service.resubmit(flow, run_id)
+    except RunRefused as exc:
+        return _refused(links, exc, flow, run_id)
     except RunStoreUnavailable as exc:
         return _store_down(links, exc)
-    if found is None:
-        return _error(links, 404, "Run not found", f"There is no run {run_id} of flow '{flow}'.",
-                      ("Run history", links.runs(flow)))
-    record, _ = found
-    try:
-        body = record.resubmit_body()
-    except TriggerBodyUnavailable as exc:
-        return _error(links, 409, "Cannot resubmit", str(exc),
-                      ("Back to the run", links.run(flow, run_id)))
-    run = service.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id)
     return redirect(links.run(flow, run.run_id))
