@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..runner import Trigger
@@ -28,6 +28,10 @@ __all__ = ["CLEANUP_SCHEDULE", "TimerSpec", "cleanup_runs", "run_scheduled", "sc
            "timer_function_name"]
 
 log = logging.getLogger(__name__)
+
+#: How late a timer may fire and still count for its tick (a cold start on a consumption
+#: plan can take a while); a firing later than this is checked against its own time.
+MAX_TIMER_LATENESS = timedelta(minutes=10)
 
 #: The run-history retention cleanup: daily at 03:30 UTC.
 CLEANUP_SCHEDULE = "0 30 3 * * *"
@@ -81,11 +85,23 @@ def run_scheduled(service: FlowService, spec: TimerSpec, *, past_due: bool = Fal
         log.warning("timer of flow %s is past due (fired at %s); running it now", spec.flow,
                     fired_at.isoformat())
     # A UTC schedule's timer is the schedule itself: every firing runs, however late.
-    if spec.schedule.timezone != "UTC" and not spec.schedule.should_run(fired_at):
-        log.info("flow %s: %s UTC is not a slot of %s; not run", spec.flow,
-                 fired_at.isoformat(), spec.schedule.describe())
-        return None
+    if spec.schedule.timezone != "UTC":
+        tick = timer_tick(spec, fired_at)
+        if not spec.schedule.should_run(tick):
+            log.info("flow %s: the %s UTC tick is not a slot of %s; not run", spec.flow,
+                     tick.isoformat(), spec.schedule.describe())
+            return None
     return service.run(spec.flow, Trigger(kind="schedule", time=fired_at))
+
+
+def timer_tick(spec: TimerSpec, fired_at: datetime) -> datetime:
+    """The UTC timer tick a firing is for: the last one at or before it (a timer may
+    also fire a few milliseconds early), within MAX_TIMER_LATENESS; else *fired_at*."""
+    from ..schedule import parse_schedule
+
+    timer = parse_schedule(spec.utc_schedule)
+    ticks = timer.runs_between(fired_at - MAX_TIMER_LATENESS, fired_at + timedelta(seconds=1))
+    return ticks[-1] if ticks else fired_at
 
 
 def cleanup_runs(service: FlowService) -> int:
