@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from ..loader import CONNECTIONS_FILE
 from ..scheduling import effective_schedule
 from ..service import FlowService
 
@@ -56,12 +58,7 @@ def describe_flows(service: FlowService, now: datetime, base_url: str = "",
             entry["last_run"] = last.to_dict() if last else None
         flows.append(entry)
     for file, problems in sorted(service.catalog.problems.items()):
-        if file.endswith("connections.yaml"):
-            name = "connections"
-        else:
-            from pathlib import Path
-
-            name = Path(file).stem
+        name = "connections" if Path(file).name == CONNECTIONS_FILE else Path(file).stem
         flows.append({"name": name, "file": file, "valid": False, "enabled": False,
                       "problems": [str(p) for p in problems], "schedule": None,
                       "webhook": False, "webhook_url": None, "description": "",
