@@ -7,12 +7,31 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..kusto.types import Column
 from .cells import cell_text
 
-__all__ = ["RenderCapture"]
+__all__ = ["RenderCapture", "csv_text"]
+
+#: Values the csv module writes exactly as `cell_text` prints them (None as empty):
+#: passed through untouched. Exact types: a bool (an int) is printed `true`.
+_PLAIN = frozenset({str, int, type(None)})
+
+
+def csv_text(value: Any) -> str:
+    """`cell_text`, with a shortcut for the common finite floats and UTC datetimes
+    (byte-identical; tests compare the two). A datetime's `cell_text` costs ~7 us
+    (astimezone, strftime); its isoformat a fraction of that."""
+    kind = type(value)
+    if kind is float:
+        # Finite: cell_text prints repr (integral ones below 1e16 as `2.0`, repr too).
+        return repr(value) if value - value == 0.0 else cell_text(value)
+    if kind is datetime and value.tzinfo is UTC and value.year >= 1000:
+        text = value.isoformat()[:-6]  # without "+00:00"; 6 digits when microseconds
+        return (text.rstrip("0") if value.microsecond else text) + "Z"
+    return cell_text(value)
 
 
 class RenderCapture:
@@ -45,7 +64,8 @@ class RenderCapture:
         if self.keep_rows:
             self.rows.extend(rows)
         self.total += len(rows)
-        self._csv.writerows([cell_text(v) for v in row] for row in rows)
+        plain, text = _PLAIN, csv_text
+        self._csv.writerows([v if type(v) in plain else text(v) for v in row] for row in rows)
 
     def csv_bytes(self) -> bytes:
         self._text.flush()

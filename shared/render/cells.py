@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +24,7 @@ def _timespan(span: timedelta) -> str:
 
 def cell_text(value: Any) -> str:
     """Datetimes in ISO 8601 UTC, timespans as Kusto prints them, dynamic as JSON,
-    nulls empty."""
+    NaN and infinities as Kusto prints them (NaN, Infinity, -Infinity), nulls empty."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -37,6 +38,8 @@ def cell_text(value: Any) -> str:
     if isinstance(value, timedelta):
         return _timespan(value)
     if isinstance(value, float):
+        if not math.isfinite(value):  # as Kusto prints them (int() of these would raise)
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
         return repr(value) if value != int(value) or abs(value) >= 1e16 else f"{value:.1f}"
     if isinstance(value, int | Decimal):
         return str(value)
