@@ -163,6 +163,28 @@ def test_the_webhook_runs_the_flow_on_the_embedded_default_and_answers_its_run(
     assert history["runs"][0]["trigger"] == "webhook"
 
 
+def test_the_query_string_reaches_the_flow_but_the_function_key_does_not(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "flows"
+    write_flow(folder, "echo", """
+        trigger: {webhook: true}
+        steps:
+          - id: mail
+            action: email.send
+            to: [ops@contoso.com]
+            subject: "query {{ trigger.query | dictsort }}"
+            body: x
+    """)
+    functions = functions_of(function_app.create_app(settings_for(tmp_path, folder)))
+    status, body = call(functions, "run_flow_webhook", "POST", route_params={"name": "echo"},
+                        params={"code": "the-function-key", "state": "TEXAS"})
+    assert status == 200 and body["status"] == "Succeeded"
+    [mail] = (tmp_path / "outbox").glob("*.eml")
+    text = mail.read_text(encoding="utf-8")
+    assert "TEXAS" in text
+    assert "the-function-key" not in text
+
+
 def test_webhook_errors_are_plain_http_answers(tmp_path: Path) -> None:
     functions = functions_of(function_app.create_app(settings_for(
         tmp_path, example_flows(tmp_path), WEBHOOK_MAX_BODY_BYTES="100")))

@@ -70,7 +70,9 @@ def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpRespons
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return error_response(400, "InvalidJson", f"Invalid JSON in request body: {exc}")
-    run = service.run(name, Trigger(kind="webhook", body=body, query=dict(req.params)))
+    # The function key travels as ?code=: a secret, never part of the flow's context.
+    query = {k: v for k, v in req.params.items() if k != "code"}
+    run = service.run(name, Trigger(kind="webhook", body=body, query=query))
     return json_response(run_summary(run))
 
 
