@@ -34,6 +34,17 @@ _PROG = "python -m shared"
 _STATUSES = "failed, succeeded, timedout, abandoned or running"
 
 
+def _error_lines(indent: str, status: str, code: str, message: str, hint: str) -> list[str]:
+    """A step's error under its line: not for skipped steps, nor for a container that
+    failed only because a step inside it did (that step shows its own)."""
+    if not (code or message) or status == StepStatus.SKIPPED or code == "NestedStepFailed":
+        return []
+    lines = [f"  {indent}    {code}: {message}"]
+    if hint:
+        lines.append(f"  {indent}    hint: {hint}")
+    return lines
+
+
 class _Progress:
     """Prints each step as it starts and ends."""
 
@@ -55,12 +66,10 @@ class _Progress:
         if step.summary:
             line += f": {step.summary}"
         print(line, file=self.out, flush=True)
-        if step.error and step.status != StepStatus.SKIPPED and step.error.code != \
-                "NestedStepFailed":
-            print(f"  {'  ' * depth}    {step.error.code}: {step.error.message}",
-                  file=self.out, flush=True)
-            if step.error.hint:
-                print(f"  {'  ' * depth}    hint: {step.error.hint}", file=self.out, flush=True)
+        if step.error:
+            for text in _error_lines("  " * depth, step.status, step.error.code,
+                                     step.error.message, step.error.hint):
+                print(text, file=self.out, flush=True)
 
     def run_finished(self, run: RunResult) -> None:
         counts: dict[str, int] = {}
@@ -359,9 +368,16 @@ def _split_run_ref(text: str) -> tuple[str | None, str]:
 
 
 def _find(service: FlowService, ref: str) -> Any:
-    """(record, steps) of the run *ref* names, or None after saying why on stderr."""
+    """(record, steps) of the run *ref* names, or None after saying why on stderr
+    (no such run, or a run store that cannot be read)."""
+    from .runs import RunStoreUnavailable
+
     flow, run_id = _split_run_ref(ref)
-    found = service.find_run(run_id, flow) if run_id else None
+    try:
+        found = service.find_run(run_id, flow) if run_id else None
+    except RunStoreUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return None
     if found is None:
         if flow:
             where = f"flow '{flow}'"
@@ -374,14 +390,8 @@ def _find(service: FlowService, ref: str) -> Any:
 
 
 def _cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
-    from .runs import RunStoreUnavailable
-
     with _service(settings) as service:
-        try:
-            found = _find(service, args.run_id)
-        except RunStoreUnavailable as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        found = _find(service, args.run_id)
     if found is None:
         return 1
     record, steps = found
@@ -407,12 +417,11 @@ def _cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
         if step.summary:
             line += f": {step.summary}"
         print(line)
-        if ((step.error_code or step.error_message) and step.status != StepStatus.SKIPPED
-                and step.error_code != "NestedStepFailed"):
-            shown_error = True
-            print(f"  {indent}    {step.error_code}: {step.error_message}")
-            if step.error_hint:
-                print(f"  {indent}    hint: {step.error_hint}")
+        errors = _error_lines(indent, step.status, step.error_code, step.error_message,
+                              step.error_hint)
+        shown_error = shown_error or bool(errors)
+        for text in errors:
+            print(text)
     if not shown_error and (record.error_code or record.error_message):
         print(f"  error: {record.error_code}: {record.error_message}")
         if record.error_hint:
@@ -422,14 +431,10 @@ def _cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_resubmit(args: argparse.Namespace, settings: Settings) -> int:
     from .runner import Trigger
-    from .runs import RunStoreUnavailable, TriggerBodyUnavailable
+    from .runs import TriggerBodyUnavailable
 
     with _service(settings) as service:
-        try:
-            found = _find(service, args.run_id)
-        except RunStoreUnavailable as exc:
-            print(exc, file=sys.stderr)
-            return 1
+        found = _find(service, args.run_id)
         if found is None:
             return 1
         record, _ = found
