@@ -261,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> AcsFake:
         return self.server.fake  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _reply(self, entry: Recorded, status: int, body: Any = None,
@@ -301,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
         return f"{scheme}://{host}/emails/operations/{operation_id}?api-version={API_VERSION}"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         entry = self._read()
         if not self._authorized(entry):
             return
@@ -332,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
             "operation-id": operation_id,
         })
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         entry = self._read()
         if not self._authorized(entry):
             return

@@ -95,7 +95,7 @@ def _typed_parameters(csl: str, values: dict[str, Any]) -> dict[str, Any]:
     """*values* (literal strings) converted per the query's declarations."""
     try:
         declared = {p.name: p.type for p in duckdb_kql.query_parameters(csl)}
-    except Exception:  # noqa: BLE001 - unparsable query: the library will say why
+    except Exception:
         return values
     return {
         name: literal_value(value, declared[name], name) if name in declared else value

@@ -162,7 +162,7 @@ def _send_retry_policy_type() -> type:
             if response is not None:
                 try:
                     response.http_response.read()
-                except Exception:  # noqa: BLE001 - best effort: close instead
+                except Exception:
                     response.http_response.close()
             super().sleep(settings, transport, response=response)
 

@@ -126,7 +126,7 @@ class ResilientStore:
                     self._to_spool(op, run, step, what, "earlier writes are still waiting")
                     return
             self._attempt(lambda: self._apply(op, run, step), what)
-        except Exception as exc:  # noqa: BLE001 - the run's outcome must not change
+        except Exception as exc:
             if is_transient(exc):
                 self._mark_down()
                 self._to_spool(op, run, step, what, f"{type(exc).__name__}: {exc}")
@@ -154,7 +154,7 @@ class ResilientStore:
                   reason: str) -> None:
         try:
             path = self.spool.put(encode_write(op, run, step))
-        except Exception:  # noqa: BLE001 - last resort: say so loudly, do not raise
+        except Exception:
             logger.exception("run store: %s could neither be written (%s) nor spooled to "
                              "%s: this record is lost", what, reason, self.spool.directory)
             return
@@ -168,7 +168,7 @@ class ResilientStore:
         reason = f"{type(exc).__name__}: {exc}"
         try:
             path = self.spool.park_payload(encode_write(op, run, step), reason)
-        except Exception:  # noqa: BLE001
+        except Exception:
             logger.exception("run store refused %s (%s) and it could not be parked: this "
                              "record is lost", what, reason)
             return
@@ -198,7 +198,7 @@ class ResilientStore:
                         continue
                     try:
                         op, run, step = decode_write(self.spool.load(path))
-                    except Exception as exc:  # noqa: BLE001 - unreadable: set it aside
+                    except Exception as exc:
                         target = self.spool.park(path, f"unreadable spool file: {exc}")
                         logger.error("run store: unreadable spool file parked as %s (%s)",
                                      target, exc)
@@ -206,7 +206,7 @@ class ResilientStore:
                     what = f"spooled {op} of run {run.run_id} ({run.flow})"
                     try:
                         self._apply(op, run, step)
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:
                         if is_transient(exc):
                             self._mark_down()
                             logger.warning("run store still unavailable (%s): %d writes "
@@ -231,7 +231,7 @@ class ResilientStore:
         if self._has_pending():
             try:
                 self._flush(respect_cooldown=True)
-            except Exception:  # noqa: BLE001 - best effort: the read decides
+            except Exception:
                 logger.debug("run store: flush before read failed", exc_info=True)
         try:
             return call()
