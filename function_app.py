@@ -16,15 +16,15 @@ import logging
 import azure.functions as func
 
 from shared.api.routes import ROUTES, Route
-from shared.api.timers import (
+from shared.service import FlowService
+from shared.settings import Settings
+from shared.timers import (
     CLEANUP_SCHEDULE,
     TimerSpec,
     cleanup_runs,
     run_scheduled,
     scheduled_flows,
 )
-from shared.service import FlowService
-from shared.settings import Settings
 
 log = logging.getLogger("kusto_flows")
 

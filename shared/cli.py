@@ -112,8 +112,7 @@ def _cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     from .loader import load_folder
-    from .schedule import parse_schedule
-    from .scheduling import effective_schedule
+    from .schedule import effective_schedule, parse_schedule
 
     result = load_folder(Path(args.path or settings.flows_dir))
     now = datetime.now(UTC)

@@ -25,8 +25,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 import function_app
-from shared.api.timers import timer_function_name
 from shared.settings import Settings
+from shared.timers import timer_function_name
 from tests.helpers import write_flow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -342,8 +342,8 @@ def test_time_zone_flows_run_only_on_their_local_slot(tmp_path: Path) -> None:
         trigger: {schedule: "0 0 7 * * *", timezone: Europe/Paris}
         steps: [{id: q, action: kusto.query, connection: samples, query: StormEvents | count}]
     """)
-    from shared.api.timers import run_scheduled, scheduled_flows
     from shared.service import FlowService
+    from shared.timers import run_scheduled, scheduled_flows
 
     service = FlowService.load(settings_for(tmp_path, folder))
     [spec] = scheduled_flows(service)

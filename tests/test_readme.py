@@ -12,10 +12,10 @@ import json
 import re
 from pathlib import Path
 
-from shared.api.timers import timer_function_name
 from shared.loader import load_folder
 from shared.model import Flow
 from shared.settings import SETTING_NAMES, schedule_override_setting
+from shared.timers import timer_function_name
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..loader import CONNECTIONS_FILE
-from ..scheduling import effective_schedule
+from ..schedule import effective_schedule
 from ..service import FlowService
 
 __all__ = ["describe_flows"]

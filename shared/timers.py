@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..runner import Trigger
-from ..scheduling import effective_schedule
+from .runner import Trigger
+from .schedule import Schedule, ScheduleError, effective_schedule, parse_schedule
 
 if TYPE_CHECKING:
-    from ..results import RunResult
-    from ..schedule import Schedule
-    from ..service import FlowService
+    from .results import RunResult
+    from .service import FlowService
 
 __all__ = ["CLEANUP_SCHEDULE", "TimerSpec", "cleanup_runs", "run_scheduled", "scheduled_flows",
            "timer_function_name"]
@@ -57,8 +56,6 @@ def timer_function_name(flow_name: str) -> str:
 
 def scheduled_flows(service: FlowService) -> list[TimerSpec]:
     """A timer for every enabled flow with a (valid) schedule, portal overrides applied."""
-    from ..schedule import ScheduleError, parse_schedule
-
     specs: list[TimerSpec] = []
     for name, loaded in sorted(service.catalog.flows.items()):
         flow = loaded.flow
@@ -97,8 +94,6 @@ def run_scheduled(service: FlowService, spec: TimerSpec, *, past_due: bool = Fal
 def timer_tick(spec: TimerSpec, fired_at: datetime) -> datetime:
     """The UTC timer tick a firing is for: the last one at or before it (a timer may
     also fire a few milliseconds early), within MAX_TIMER_LATENESS; else *fired_at*."""
-    from ..schedule import parse_schedule
-
     timer = parse_schedule(spec.utc_schedule)
     ticks = timer.runs_between(fired_at - MAX_TIMER_LATENESS, fired_at + timedelta(seconds=1))
     return ticks[-1] if ticks else fired_at
@@ -106,7 +101,7 @@ def timer_tick(spec: TimerSpec, fired_at: datetime) -> datetime:
 
 def cleanup_runs(service: FlowService) -> int:
     """Delete run records older than RUNS_RETENTION_DAYS; returns how many went."""
-    from ..runs import cleanup_old_runs
+    from .runs import cleanup_old_runs
 
     deleted = cleanup_old_runs(service.store, service.settings)
     log.info("run history cleanup: %d run(s) older than %s days deleted", deleted,

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from .model import Flow
-from .settings import Settings, schedule_override_setting
+from ..settings import Settings, schedule_override_setting
+from .ncrontab import ScheduleError
+from .schedule import parse_schedule
+
+if TYPE_CHECKING:
+    from ..model import Flow
 
 __all__ = ["effective_schedule"]
 
@@ -15,8 +20,6 @@ log = logging.getLogger(__name__)
 
 def effective_schedule(flow: Flow, settings: Settings) -> tuple[str | None, str]:
     """(expression or None, a note for people: "" or why the override is (not) used)."""
-    from .schedule import ScheduleError, parse_schedule
-
     setting = schedule_override_setting(flow.name)
     override = settings.schedule_overrides.get(setting.removeprefix("FLOW_SCHEDULE__"))
     if override:
