@@ -492,9 +492,11 @@ def test_a_bare_annotation_leaves_the_column_choice_to_the_chart():
 # --- import cost ----------------------------------------------------------------------
 
 
-def test_importing_the_charts_module_loads_no_plotting_or_data_libraries():
+# chart_spec too: a step builds its ChartSpec before it knows whether to draw.
+@pytest.mark.parametrize("module", ["shared.render.charts", "shared.render.chart_spec"])
+def test_importing_the_charts_module_loads_no_plotting_or_data_libraries(module):
     code = (
-        "import sys, shared.render.charts\n"
+        f"import sys, {module}\n"
         "heavy = {'matplotlib', 'numpy', 'pandas', 'duckdb', 'PIL'} & set(sys.modules)\n"
         "print(','.join(sorted(heavy)))\n"
     )
