@@ -24,7 +24,8 @@ def nice_ceiling(value: float) -> float:
     """The smallest 1, 2 or 5 times a power of ten at or above *value* (> 0)."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    # An int for powers >= 0, a float below (int ** negative int): typed as float.
+    power: float = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * power * (1 + 1e-9):
             return step * power

@@ -72,7 +72,8 @@ class AzureKustoBackend:
                 client = KustoClient(kcsb)
                 # The SDK waits servertimeout + 30 s before giving up on the socket; a
                 # flow should learn of a dead request shortly after the server would.
-                client._client_server_delta = timedelta(seconds=self._grace)
+                # A ClassVar in the SDK, set per client here on purpose.
+                client._client_server_delta = timedelta(seconds=self._grace)  # type: ignore[misc]
                 self._client = client
             return self._client
 
@@ -99,7 +100,8 @@ class AzureKustoBackend:
         from azure.kusto.data import ClientRequestProperties
 
         client = self._kusto_client()
-        properties = ClientRequestProperties()
+        # The SDK leaves ClientRequestProperties.__init__ unannotated.
+        properties = ClientRequestProperties()  # type: ignore[no-untyped-call]
         # A timedelta: the SDK adds its client grace to it (and sends str(timedelta)).
         properties.set_option("servertimeout", timedelta(seconds=request.timeout))
         for name, (kind, value) in request.parameters.items():
@@ -230,6 +232,7 @@ def _event_source(response: Any, table: Any) -> Any:
             and row_iterator is not None
             and rows.gi_code is getattr(row_iterator, "__code__", None)
             and inspect.getgeneratorstate(rows) == inspect.GEN_CREATED
+            and rows.gi_frame is not None  # never None before the generator ends
             and rows.gi_frame.f_locals.get("self") is enumerator):
         return None
     return reader.json_iter

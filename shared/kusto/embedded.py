@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,10 +98,11 @@ class EmbeddedBackend:
                     needs_fix = any(fixers)
                     sink.begin_table("PrimaryResult", columns, True)
                     while batch := cursor.fetchmany(_BATCH):
+                        rows: Sequence[Sequence[Any]] = batch
                         if needs_fix:
-                            batch = [[f(v) if f else v for f, v in zip(fixers, row, strict=True)]
-                                     for row in batch]
-                        sink.add_rows(batch)
+                            rows = [[f(v) if f else v for f, v in zip(fixers, row, strict=True)]
+                                    for row in batch]
+                        sink.add_rows(rows)
             except duckdb.InterruptException as exc:
                 raise _timeout(request.timeout) from exc
             except duckdb_kql.KqlError as exc:

@@ -71,7 +71,9 @@ def _balanced(text: str, start: int) -> str:
 
 
 def _split_top_level(body: str) -> list[str]:
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for ch in body:
         if quote:
             quote = "" if ch == quote else quote

@@ -63,6 +63,8 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
     from azure.core.exceptions import HttpResponseError
+    from azure.core.pipeline.policies import RetryPolicy
+    from azure.core.rest import HttpRequest, HttpResponse
 
 __all__ = [
     "AcsSender",
@@ -123,13 +125,15 @@ class SendResult:
 
 
 @functools.cache
-def _send_retry_policy_type() -> type:
+def _send_retry_policy_type() -> type[RetryPolicy[HttpRequest, HttpResponse]]:
     """azure-core's RetryPolicy, with the POST rules above (class built on first use,
     so importing this module does not import azure-core)."""
     from azure.core.exceptions import ServiceResponseError
     from azure.core.pipeline.policies import RetryPolicy
+    from azure.core.rest import HttpRequest, HttpResponse
 
-    class _SendRetryPolicy(RetryPolicy):
+    # The request/response types of the EmailClient's pipeline (azure.core.rest).
+    class _SendRetryPolicy(RetryPolicy[HttpRequest, HttpResponse]):
         def __init__(self, *, max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
                      **kwargs: Any) -> None:
             super().__init__(**kwargs)
@@ -300,7 +304,10 @@ def _rejected(exc: HttpResponseError, recipients: list[str]) -> EmailFailed:
         hint = ("the identity has no role on the ACS resource: assign it "
                 "'Communication and Email Service Owner' (or a custom role with email send)")
     elif status == 429:
-        retry_after = exc.response.headers.get("Retry-After") if exc.response else None
+        # azure-core types `response` as a protocol without `headers`; every HTTP
+        # response it puts there (rest or legacy transport) has them.
+        retry_after = (exc.response.headers.get("Retry-After")  # type: ignore[attr-defined]
+                       if exc.response else None)
         hint = ("ACS is throttling this resource"
                 + (f" (it asks to retry after {retry_after} s)" if retry_after else "")
                 + "; the email was not accepted, so sending later is safe; "

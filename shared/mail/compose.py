@@ -107,7 +107,7 @@ def to_mime(message: EmailMessage) -> MimeMessage:
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
     if message.inline:
-        html_part = mime.get_payload()[1]
+        html_part = list(mime.iter_parts())[1]  # multipart/alternative: text, html
         for image in message.inline:
             maintype, _, subtype = image.content_type.partition("/")
             html_part.add_related(image.data, maintype=maintype, subtype=subtype,

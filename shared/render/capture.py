@@ -29,7 +29,7 @@ def csv_text(value: Any) -> str:
         # Finite: cell_text prints repr (integral ones below 1e16 as `2.0`, repr too).
         return repr(value) if value - value == 0.0 else cell_text(value)
     if kind is datetime and value.tzinfo is UTC and value.year >= 1000:
-        text = value.isoformat()[:-6]  # without "+00:00"; 6 digits when microseconds
+        text: str = value.isoformat()[:-6]  # without "+00:00"; 6 digits when microseconds
         return (text.rstrip("0") if value.microsecond else text) + "Z"
     return cell_text(value)
 
