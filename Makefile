@@ -35,6 +35,7 @@ browser:
 
 test: deps node browser
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 bench: deps

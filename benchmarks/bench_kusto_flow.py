@@ -109,23 +109,25 @@ def raw_read(client: Any, query: str) -> int:
 
 
 def flow_of(action: str, query: str) -> Any:
-    from shared.model import Flow
+    from shared.steps import REGISTRY
 
     step: dict[str, Any] = {"id": "q", "action": action, "connection": "bench",
                             "query": query}
     if action == "kusto.visualize":
         step["chart"] = "table"
-    return Flow.model_validate({"name": f"bench-{action.replace('.', '-')}",
+    return REGISTRY.flow_model.model_validate({"name": f"bench-{action.replace('.', '-')}",
                                 "steps": [step]})
 
 
 def flow_runner(url: str, workdir: Path) -> Any:
     from shared.model import Connection
+    from shared.resources import Resources
     from shared.runner import Runner
     from shared.settings import Settings
 
     settings = Settings(outbox_dir=workdir / "outbox", state_dir=workdir / "state")
-    return Runner(settings, {"bench": Connection(cluster=url, database=DATABASE)})
+    connections = {"bench": Connection(cluster=url, database=DATABASE)}
+    return Runner(Resources(settings, connections))
 
 
 def flow_read(runner: Any, flow: Any) -> dict[str, Any]:
@@ -208,7 +210,6 @@ def _verdict(ratio: float, target: float) -> str:
 
 
 def main() -> dict[str, Any]:
-    from shared.kusto.connections import clear_backends
     from tests.fixtures_kusto import start_kusto_server, stop_kusto_server
 
     process, url = start_kusto_server(BENCH_ROWS)
@@ -216,7 +217,6 @@ def main() -> dict[str, Any]:
         results = _bench(url)
     finally:
         stop_kusto_server(process)
-        clear_backends()
     return results
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -20,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from .errors import TemplateError
+from .mail.message import Attachment, HtmlWithParts
 
 __all__ = ["Markup", "evaluate", "has_template", "render_value", "template_names", "validate"]
 
@@ -39,9 +41,22 @@ def _datetime(value: Any, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     return _date(value, fmt)
 
 
+#: The inline parts of the step HTML a template is rendering (see `_render_string`).
+_parts_seen: ContextVar[list[Attachment] | None] = ContextVar("parts_seen", default=None)
+
+
+def _note_parts(value: Any) -> Any:
+    """Every value a template prints passes here: step HTML with inline parts (a
+    report's chart) hands its parts on to the rendered result."""
+    seen = _parts_seen.get()
+    if seen is not None and isinstance(value, HtmlWithParts):
+        seen.extend(value.parts)
+    return value
+
+
 def _environment(autoescape: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=autoescape,
-                               keep_trailing_newline=True)
+                               keep_trailing_newline=True, finalize=_note_parts)
     env.filters["date"] = _date
     env.filters["datetime"] = _datetime
     return env
@@ -129,8 +144,15 @@ def _render_string(text: str, context: dict[str, Any], field: str, html: bool) -
             if html and isinstance(result, str) and not isinstance(result, Markup):
                 return Markup(escape(result))
             return result
-        rendered = _compile_template(text, html).render(**context)
-        return Markup(rendered) if html else rendered
+        if not html:
+            return _compile_template(text, html).render(**context)
+        token = _parts_seen.set([])
+        try:
+            rendered = _compile_template(text, html).render(**context)
+            parts = _parts_seen.get() or []
+        finally:
+            _parts_seen.reset(token)
+        return HtmlWithParts(rendered, parts) if parts else Markup(rendered)
     except Exception as exc:  # any template failure is the user's to fix, named by field
         raise TemplateError(f"field '{field}': {_explain(exc)}",
                             hint="fix the template in the flow file") from exc

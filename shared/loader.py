@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import expressions
-from .model import ACTIONS, Connection, Flow
+from .errors import FlowInvalid
+from .model import Connection, Flow, StepModel
+from .steps import REGISTRY, ActionRegistry
 from .yaml_lines import LineMap, YamlProblem, load_with_lines
 
 __all__ = [
@@ -30,9 +32,6 @@ __all__ = [
 ]
 
 CONNECTIONS_FILE = "connections.yaml"
-_NESTED = ("then", "else", "steps")
-_TEXT_FIELDS_NOT_TEMPLATED = ("query", "command", "id", "action", "connection", "database",
-                              "description", "chart", "run_after")
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,12 @@ class FlowProblem:
         return prefix + (", ".join(where) + ": " if where else "") + self.message
 
 
-class FlowFileInvalid(Exception):
+class FlowFileInvalid(FlowInvalid):
+    """A flow file that did not load; `problems` says where and why."""
+
     def __init__(self, problems: list[FlowProblem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems), problems=problems)
+        self.problems: list[FlowProblem] = problems
 
 
 @dataclass
@@ -86,15 +87,14 @@ class FolderResult:
         return not self.problems
 
 
-def walk_steps(steps: list[Any], prefix: str = "") -> Iterator[tuple[str, Any, list[str]]]:
+def walk_steps(steps: list[StepModel]) -> Iterator[tuple[str, StepModel, list[str]]]:
     """Every step, depth first, as (id, step, ancestor ids)."""
-    def visit(items: list[Any], ancestors: list[str]) -> Iterator[tuple[str, Any, list[str]]]:
+    def visit(items: list[StepModel], ancestors: list[str]
+              ) -> Iterator[tuple[str, StepModel, list[str]]]:
         for step in items:
             yield step.id, step, ancestors
-            for attr in ("then", "else_", "steps"):
-                nested = getattr(step, attr, None)
-                if isinstance(nested, list):
-                    yield from visit(nested, [*ancestors, step.id])
+            for _, nested in step.nested_blocks():
+                yield from visit(nested, [*ancestors, step.id])
     yield from visit(steps, [])
 
 
@@ -126,7 +126,8 @@ def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProble
 
 # ------------------------------------------------------------------------- flows
 
-def load_flow(path: Path, connections: dict[str, Connection] | None = None) -> LoadedFlow:
+def load_flow(path: Path, connections: dict[str, Connection] | None = None, *,
+              registry: ActionRegistry = REGISTRY) -> LoadedFlow:
     """Load and check one flow file; raise FlowFileInvalid listing every problem."""
     file = str(path)
     try:
@@ -140,22 +141,24 @@ def load_flow(path: Path, connections: dict[str, Connection] | None = None) -> L
                                            "'steps' (see README, flow-file reference)")])
     data.setdefault("name", path.stem)
     try:
-        flow = Flow.model_validate(data)
+        flow = registry.flow_model.model_validate(data)
     except ValidationError as exc:
         raise FlowFileInvalid(
-            [_problem_from_pydantic(file, data, lines, e) for e in exc.errors()]
+            [_problem_from_pydantic(file, data, lines, e, registry) for e in exc.errors()]
         ) from exc
-    problems = _check_semantics(file, flow, data, lines, connections)
+    problems = _check_semantics(file, flow, data, lines, connections, registry)
     if problems:
         raise FlowFileInvalid(problems)
     return LoadedFlow(flow, path, lines)
 
 
 def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap,
-                     connections: dict[str, Connection] | None) -> list[FlowProblem]:
+                     connections: dict[str, Connection] | None,
+                     registry: ActionRegistry) -> list[FlowProblem]:
     problems: list[FlowProblem] = []
     # Same depth-first order as walk_steps, so the n-th step has the n-th path.
-    paths = [path for _, path in _step_paths(data.get("steps", []), ("steps",))]
+    paths = [path for _, path in _step_paths(data.get("steps", []), ("steps",),
+                                             registry)]
     current: tuple[Any, ...] = ()
 
     def add(step_id: str, field_name: str, message: str) -> None:
@@ -207,17 +210,15 @@ def _all_ids(flow: Flow) -> set[str]:
     return {step_id for step_id, _, _ in walk_steps(flow.steps)}
 
 
-def _template_fields(step: Any) -> Iterator[tuple[str, str, bool]]:
+def _template_fields(step: StepModel) -> Iterator[tuple[str, str, bool]]:
     """(field, text, is_bare_expression) for every templated string of a step."""
-    if hasattr(step, "if_"):
-        yield "if", step.if_, True
-    if hasattr(step, "items") and isinstance(step.items, str):
-        yield "items", step.items, True
     for name, value in step:
-        if name in _TEXT_FIELDS_NOT_TEMPLATED or name in ("if_", "items", "then", "else_",
-                                                          "steps"):
-            continue
-        yield from _strings(name, value)
+        role = type(step).field_role(name)
+        alias = type(step).model_fields[name].alias or name
+        if role == "expression":
+            yield alias, value, True
+        elif role in ("templated", "html"):
+            yield from _strings(alias, value)
 
 
 def _strings(name: str, value: Any) -> Iterator[tuple[str, str, bool]]:
@@ -231,7 +232,8 @@ def _strings(name: str, value: Any) -> Iterator[tuple[str, str, bool]]:
             yield from _strings(f"{name}.{key}", item)
 
 
-def _step_paths(steps: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+def _step_paths(steps: Any, prefix: tuple[Any, ...], registry: ActionRegistry
+                ) -> Iterator[tuple[str, tuple[Any, ...]]]:
     if not isinstance(steps, list):
         return
     for index, step in enumerate(steps):
@@ -240,13 +242,14 @@ def _step_paths(steps: Any, prefix: tuple[Any, ...]) -> Iterator[tuple[str, tupl
         path = (*prefix, index)
         if isinstance(step.get("id"), str):
             yield step["id"], path
-        for key in _NESTED:
-            yield from _step_paths(step.get(key), (*path, key))
+        for key in registry.nested_keys(str(step.get("action"))):
+            yield from _step_paths(step.get(key), (*path, key), registry)
 
 
 def _problem_from_pydantic(file: str, data: dict[str, Any], lines: LineMap,
-                           error: Any) -> FlowProblem:
-    loc = [p for p in error["loc"] if not (isinstance(p, str) and p in ACTIONS)]
+                           error: Any, registry: ActionRegistry) -> FlowProblem:
+    actions = registry.names
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p in actions)]
     step_id, field_parts = "", []
     node: Any = data
     for index, part in enumerate(loc):
@@ -257,7 +260,8 @@ def _problem_from_pydantic(file: str, data: dict[str, Any], lines: LineMap,
         else:
             field_parts = [str(p) for p in loc[index:]]
             break
-        if isinstance(node, dict) and "id" in node and index > 0 and loc[index - 1] in _NESTED:
+        if (isinstance(node, dict) and "id" in node and index > 0
+                and loc[index - 1] in registry.all_nested_keys):
             step_id, field_parts = str(node["id"]), []
         elif step_id:
             field_parts.append(str(part))
@@ -267,10 +271,10 @@ def _problem_from_pydantic(file: str, data: dict[str, Any], lines: LineMap,
     if error["type"] == "union_tag_invalid":
         field_parts = ["action"]
         message = (f"unknown action '{error['ctx']['tag']}'; known actions: "
-                   f"{', '.join(ACTIONS)}")
+                   f"{', '.join(actions)}")
     elif error["type"] == "union_tag_not_found":
         field_parts = ["action"]
-        message = f"every step needs an action, one of: {', '.join(ACTIONS)}"
+        message = f"every step needs an action, one of: {', '.join(actions)}"
     line_path = (*loc, "action") if error["type"].startswith("union_tag") else tuple(loc)
     return FlowProblem(file, lines.line(line_path), message, step_id, ".".join(field_parts))
 
@@ -295,7 +299,7 @@ def _pydantic_message(error: Any) -> str:
 
 # ------------------------------------------------------------------------ folder
 
-def load_folder(folder: Path) -> FolderResult:
+def load_folder(folder: Path, *, registry: ActionRegistry = REGISTRY) -> FolderResult:
     result = FolderResult()
     connections, problems = load_connections(folder / CONNECTIONS_FILE)
     result.connections = connections
@@ -305,7 +309,7 @@ def load_folder(folder: Path) -> FolderResult:
                    and p.suffix in (".yaml", ".yml"))
     for path in files:
         try:
-            loaded = load_flow(path, connections)
+            loaded = load_flow(path, connections, registry=registry)
         except FlowFileInvalid as exc:
             result.problems[str(path)] = exc.problems
             continue
@@ -332,7 +336,8 @@ def _check_chains(result: FolderResult) -> None:
                 f"runs after flow '{after.flow}', which does not exist (or is invalid)",
                 field="trigger.after"))
             continue
-        chain, current = [name], after.flow
+        chain: list[str] = [name]
+        current: str | None = after.flow
         while current is not None:
             if current in chain:
                 cycle = " -> ".join([*chain, current])

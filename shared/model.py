@@ -1,35 +1,35 @@
 """The flow file format v1 (pydantic) and its connections file.
 
-Only the schema lives here; reading files and turning problems into
+The file's frame lives here: flow, trigger, limits, connections and what every step
+has (`StepModel`, with the markers that say how a field is rendered). Each action's
+own fields live in its module under `shared.steps`; the registry there joins them
+into the model a file is read with. Reading files and turning problems into
 `file:line: step 'x', field 'y': ...` messages is `shared.loader`.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "ACTIONS",
-    "CHART_KINDS",
-    "ConditionStep",
     "Connection",
-    "EmailStep",
+    "Expression",
+    "FieldRole",
     "Flow",
-    "ForeachStep",
-    "KustoCommandStep",
-    "KustoQueryStep",
-    "KustoVisualizeStep",
+    "Html",
     "Limits",
-    "Step",
+    "Nested",
+    "Static",
+    "StepModel",
     "Trigger",
     "parse_bytes",
     "parse_duration",
 ]
 
-CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area")
 RunAfter = Literal["succeeded", "failed", "timedout", "skipped"]
 _STEP_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _FLOW_NAME = r"^[a-z0-9][a-z0-9-]*$"
@@ -109,117 +109,60 @@ class Trigger(_Strict):
         return {"flow": value} if isinstance(value, str) else value
 
 
-class _StepBase(_Strict):
-    id: str = Field(pattern=_STEP_ID, description="unique in the flow; steps.<id> in templates")
-    description: str = ""
-    run_after: list[RunAfter] = Field(
+class Static:
+    """Field marker: structure, never templated (KQL text, ids, chart names)."""
+
+
+class Expression:
+    """Field marker: a bare expression (`if`, `items`) the action evaluates itself."""
+
+
+class Html:
+    """Field marker: rendered as HTML: template values are escaped, step HTML is not."""
+
+
+class Nested:
+    """Field marker: a list of steps (`then`, `else`, `steps`) the action runs itself."""
+
+
+FieldRole = Literal["templated", "static", "expression", "html", "nested"]
+_MARKERS: dict[type, FieldRole] = {Static: "static", Expression: "expression", Html: "html",
+                                   Nested: "nested"}
+
+
+@cache
+def _field_roles(model: type[BaseModel]) -> dict[str, FieldRole]:
+    roles: dict[str, FieldRole] = {}
+    for name, info in model.model_fields.items():
+        marked = [_MARKERS[m] for m in info.metadata if isinstance(m, type) and m in _MARKERS]
+        roles[name] = marked[0] if marked else "templated"
+    return roles
+
+
+class StepModel(_Strict):
+    """What every step has. An action's model adds its fields; a field is templated
+    unless marked `Static`, `Expression` or `Nested` (see `field_role`)."""
+
+    id: Annotated[str, Static, Field(pattern=_STEP_ID,
+                                     description="unique in the flow; steps.<id> in templates")]
+    action: Annotated[str, Static]
+    description: Annotated[str, Static] = ""
+    run_after: Annotated[list[RunAfter], Static, Field(
         default_factory=lambda: ["succeeded"],
         description="run when the steps before ended so: succeeded, failed, timedout",
-    )
+    )]
 
-
-class _KustoBase(_StepBase):
-    connection: str = Field(description="a name from flows/connections.yaml")
-    database: str | None = Field(None, description="defaults to the connection's database")
-    parameters: dict[str, Any] = Field(
-        default_factory=dict, description="values for declare query_parameters (templated)"
-    )
-
-
-class _ChartFields(BaseModel):
-    chart: Literal[CHART_KINDS] = "table"  # type: ignore[valid-type]
-    title: str = ""
-    x: str | None = None
-    y: list[str] = Field(default_factory=list)
-    series: str | None = None
-    max_table_rows: int = Field(100, gt=0, description="rows shown in the e-mail body")
-
-    @field_validator("y", mode="before")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    def field_role(cls, name: str) -> FieldRole:
+        return _field_roles(cls)[name]
 
-
-class KustoQueryStep(_KustoBase):
-    """Run query and list results."""
-
-    action: Literal["kusto.query"]
-    query: str = Field(description="KQL; static text: pass values with parameters")
-
-    @field_validator("query")
-    @classmethod
-    def _not_a_command(cls, value: str) -> str:
-        return _refuse_command(value)
-
-
-class KustoVisualizeStep(_KustoBase, _ChartFields):
-    """Run query and visualize results."""
-
-    action: Literal["kusto.visualize"]
-    query: str
-
-    @field_validator("query")
-    @classmethod
-    def _not_a_command(cls, value: str) -> str:
-        return _refuse_command(value)
-
-
-class KustoCommandStep(_KustoBase, _ChartFields):
-    """Run control command and visualize results."""
-
-    action: Literal["kusto.command"]
-    command: str = Field(description="a control command: text starting with '.'")
-
-    @field_validator("command")
-    @classmethod
-    def _is_a_command(cls, value: str) -> str:
-        if not _strip_kql_comments(value).startswith("."):
-            raise ValueError("a control command starts with '.'; for a query use "
-                             "kusto.query or kusto.visualize")
-        return value
-
-
-class EmailStep(_StepBase):
-    action: Literal["email.send"]
-    to: list[str] | str
-    cc: list[str] | str = Field(default_factory=list)
-    bcc: list[str] | str = Field(default_factory=list)
-    reply_to: list[str] | str = Field(default_factory=list)
-    subject: str
-    body: str = Field(description="HTML; values are escaped, step HTML outputs are not")
-    text: str | None = Field(None, description="plain-text body; derived from body if absent")
-    attachments: list[Any] | str = Field(default_factory=list)
-    importance: Literal["low", "normal", "high"] | str = "normal"
-
-
-class ConditionStep(_StepBase):
-    action: Literal["condition"]
-    if_: str = Field(alias="if", description="a bare expression, e.g. steps.q.row_count > 0")
-    then: list[Step] = Field(default_factory=list)
-    else_: list[Step] = Field(default_factory=list, alias="else")
-
-
-class ForeachStep(_StepBase):
-    action: Literal["foreach"]
-    items: str = Field(description="a bare expression giving a list, e.g. steps.q.rows")
-    steps: list[Step]
-    concurrency: int = Field(1, ge=1, le=20, description="iterations run at once")
-
-
-Step = Annotated[
-    KustoQueryStep | KustoVisualizeStep | KustoCommandStep | EmailStep | ConditionStep
-    | ForeachStep,
-    Field(discriminator="action"),
-]
-
-ACTIONS: dict[str, type[_StepBase]] = {
-    "kusto.query": KustoQueryStep,
-    "kusto.visualize": KustoVisualizeStep,
-    "kusto.command": KustoCommandStep,
-    "email.send": EmailStep,
-    "condition": ConditionStep,
-    "foreach": ForeachStep,
-}
+    def nested_blocks(self) -> list[tuple[str, list[StepModel]]]:
+        """(field alias, steps) of every nested block of this step, in field order."""
+        blocks = []
+        for name, info in type(self).model_fields.items():
+            if type(self).field_role(name) == "nested":
+                blocks.append((info.alias or name, getattr(self, name)))
+        return blocks
 
 
 class Flow(_Strict):
@@ -232,7 +175,9 @@ class Flow(_Strict):
     trigger: Trigger = Field(default_factory=Trigger)
     limits: Limits = Field(default_factory=Limits)
     vars: dict[str, Any] = Field(default_factory=dict)
-    steps: list[Step] = Field(min_length=1)
+    #: Each registry builds its own Flow model whose steps are its actions' union
+    #: (`shared.steps.registry`); this base types them as `StepModel`.
+    steps: list[StepModel] = Field(min_length=1)
 
 
 class Connection(_Strict):
@@ -281,19 +226,3 @@ class Connection(_Strict):
         if self.cluster == "embedded":
             return "embedded"
         return "local" if self.cluster.startswith("http://") else "azure"
-
-
-def _strip_kql_comments(text: str) -> str:
-    lines = [line for line in text.splitlines() if not line.strip().startswith("//")]
-    return "\n".join(lines).strip()
-
-
-def _refuse_command(value: str) -> str:
-    if _strip_kql_comments(value).startswith("."):
-        raise ValueError("this text is a control command (it starts with '.'): "
-                         "use the kusto.command action for it")
-    return value
-
-
-for _model in (ConditionStep, ForeachStep, Flow):
-    _model.model_rebuild()

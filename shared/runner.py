@@ -17,32 +17,21 @@ import logging
 import threading
 import time
 from collections import ChainMap
-from collections.abc import Iterable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import expressions
-from .errors import FlowError, RequestTimeout, RunTimedOut, StepInputError
-from .model import Connection, Flow
+from .errors import KustoFlowsError, RequestTimeout, RunTimedOut
+from .model import Flow, StepModel
+from .resources import Resources
 from .results import RunResult, RunStatus, StepError, StepResult, StepStatus, new_run_id
-from .settings import Settings
-from .steps import EXECUTORS, StepContext
+from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext
 
 __all__ = ["RunObserver", "Runner", "Trigger"]
 
 log = logging.getLogger(__name__)
-
-#: Step fields that are never templated: KQL text is static by design (values go
-#: as query parameters), and the rest are structure, not content.
-_STATIC_FIELDS = frozenset({
-    "id", "action", "description", "run_after", "connection", "database", "query", "command",
-    "chart", "x", "y", "series", "max_table_rows", "if_", "items", "then", "else_", "steps",
-    "concurrency",
-})
-#: Fields rendered as HTML: template values are escaped, step HTML is not.
-_HTML_FIELDS = frozenset({"body"})
 
 
 @dataclass
@@ -76,11 +65,12 @@ class _RunState:
 
 
 class Runner:
-    def __init__(self, settings: Settings, connections: dict[str, Connection],
-                 observers: Iterable[RunObserver] = ()) -> None:
-        self.settings = settings
-        self.connections = connections
+    def __init__(self, resources: Resources, observers: Iterable[RunObserver] = (), *,
+                 registry: ActionRegistry = REGISTRY) -> None:
+        self.resources = resources
+        self.settings = resources.settings
         self.observers = list(observers)
+        self.registry = registry
 
     def run(self, flow: Flow, trigger: Trigger | None = None, *, run_id: str | None = None,
             resubmitted_from: str = "") -> RunResult:
@@ -92,7 +82,7 @@ class Runner:
         budget = self.settings.run_deadline_seconds
         if flow.limits.run_timeout:
             budget = min(budget, flow.limits.run_timeout)
-        ctx = StepContext(self.settings, flow, self.connections, run.run_id, started,
+        ctx = StepContext(self.resources, flow, run.run_id, started,
                           time.monotonic() + budget)
         context = {
             "trigger": trigger.context(),
@@ -119,8 +109,8 @@ class Runner:
 
     # ------------------------------------------------------------------ blocks
 
-    def _run_block(self, steps: list[Any], state: _RunState,
-                   scope_steps: MutableMapping[str, Any], extra: dict[str, Any],
+    def _run_block(self, steps: Sequence[StepModel], state: _RunState,
+                   scope_steps: MutableMapping[str, Any], extra: Mapping[str, Any],
                    prefix: str) -> bool:
         """Run steps in order; True when one of them failed or timed out."""
         outcome = "succeeded"
@@ -142,46 +132,37 @@ class Runner:
                 outcome = "failed"
         return outcome != "succeeded"
 
-    def _record_skip(self, state: _RunState, step: Any, path: str, summary: str) -> None:
+    def _record_skip(self, state: _RunState, step: StepModel, path: str, summary: str) -> None:
         result = StepResult(path, step.action, StepStatus.SKIPPED, datetime.now(UTC),
                             summary=summary)
-        self._append(state, result)
-
-    def _append(self, state: _RunState, result: StepResult) -> None:
         with state.lock:
             state.run.steps.append(result)
         self._notify("step_finished", state.run, result)
 
     # ------------------------------------------------------------------- steps
 
-    def _run_step(self, step: Any, state: _RunState, scope_steps: MutableMapping[str, Any],
-                  extra: dict[str, Any], path: str) -> StepResult:
+    def _run_step(self, step: StepModel, state: _RunState,
+                  scope_steps: MutableMapping[str, Any], extra: Mapping[str, Any],
+                  path: str) -> StepResult:
         self._notify("step_started", state.run, path, step.action)
         result = StepResult(path, step.action, StepStatus.SUCCEEDED, datetime.now(UTC))
         started = time.perf_counter()
         # Nested steps are recorded as they end; keep this step's place before them.
         with state.lock:
             state.run.steps.append(result)
-        context = {**state.base_context, **extra, "steps": scope_steps}
+        scope = _StepScope(self, state, scope_steps, extra)
         try:
-            ctx = state.ctx.for_step(path)
+            ctx = state.ctx.for_step(path, scope)
             ctx.remaining()
-            if step.action == "condition":
-                failed, result.outputs, result.summary = self._condition(
-                    step, state, scope_steps, extra, context, path)
-            elif step.action == "foreach":
-                failed, result.outputs, result.summary = self._foreach(
-                    step, state, scope_steps, extra, context, path)
-            else:
-                inputs = _render_inputs(step, context)
-                outcome = EXECUTORS[step.action](step, inputs, ctx)
-                failed, result.outputs, result.summary = False, outcome.outputs, outcome.summary
-            if failed:
+            inputs = _render_inputs(step, scope.template_context())
+            outcome = self.registry.for_step(step).run(step, inputs, ctx)
+            result.outputs, result.summary = outcome.outputs, outcome.summary
+            if outcome.nested_failed:
                 result.status = StepStatus.FAILED
                 result.error = StepError("NestedStepFailed", path,
                                          "a step inside this one failed",
                                          "see the failed step below it")
-        except FlowError as exc:
+        except KustoFlowsError as exc:
             timed_out = isinstance(exc, RequestTimeout | RunTimedOut)
             if isinstance(exc, RunTimedOut):
                 state.deadline_passed = True
@@ -199,44 +180,6 @@ class Runner:
         self._notify("step_finished", state.run, result)
         return result
 
-    def _condition(self, step: Any, state: _RunState, scope_steps: MutableMapping[str, Any],
-                   extra: dict[str, Any], context: dict[str, Any],
-                   path: str) -> tuple[bool, dict[str, Any], str]:
-        value = bool(expressions.evaluate(step.if_, context, field="if"))
-        branch = step.then if value else step.else_
-        name = "then" if value else "else"
-        failed = self._run_block(branch, state, scope_steps, extra, f"{path}.{name}.")
-        return failed, {"result": value, "branch": name}, f"{step.if_} → {str(value).lower()}"
-
-    def _foreach(self, step: Any, state: _RunState, scope_steps: MutableMapping[str, Any],
-                 extra: dict[str, Any], context: dict[str, Any],
-                 path: str) -> tuple[bool, dict[str, Any], str]:
-        items = expressions.evaluate(step.items, context, field="items")
-        if isinstance(items, dict) or not isinstance(items, list | tuple):
-            raise StepInputError(f"field 'items' must give a list, got {type(items).__name__}",
-                                 hint="e.g. items: steps.query.rows")
-        total = len(items)
-
-        def iteration(index: int) -> tuple[bool, dict[str, Any]]:
-            local: dict[str, Any] = {}
-            loop = {"index": index + 1, "index0": index, "first": index == 0,
-                    "last": index == total - 1, "length": total}
-            failed = self._run_block(step.steps, state, ChainMap(local, scope_steps),
-                                     {**extra, "item": items[index], "loop": loop},
-                                     f"{path}[{index}].")
-            return failed, local
-
-        if step.concurrency > 1 and total > 1:
-            with ThreadPoolExecutor(max_workers=min(step.concurrency, total)) as pool:
-                results = list(pool.map(iteration, range(total)))
-        else:
-            results = [iteration(i) for i in range(total)]
-        failures = sum(1 for failed, _ in results if failed)
-        outputs = {"count": total, "failed": failures,
-                   "iterations": [local for _, local in results]}
-        summary = f"{total} items" + (f", {failures} failed" if failures else "")
-        return failures > 0, outputs, summary
-
     # --------------------------------------------------------------- observers
 
     def _notify(self, event: str, *args: Any) -> None:
@@ -247,7 +190,33 @@ class Runner:
                 log.exception("run observer %s failed on %s", type(observer).__name__, event)
 
 
-def _gate_open(outcome: str, run_after: list[str]) -> bool:
+@dataclass
+class _StepScope:
+    """What a step's action may ask of the runner: the template context it sees, and
+    running a nested block in its scope (control actions: condition, foreach)."""
+
+    runner: Runner
+    state: _RunState
+    scope_steps: MutableMapping[str, Any]
+    extra: Mapping[str, Any]
+
+    def template_context(self) -> dict[str, Any]:
+        return {**self.state.base_context, **self.extra, "steps": self.scope_steps}
+
+    def evaluate(self, expression: str, *, field: str) -> Any:
+        return expressions.evaluate(expression, self.template_context(), field=field)
+
+    def run_block(self, steps: Sequence[StepModel], prefix: str, *,
+                  extra: Mapping[str, Any] | None = None,
+                  own_scope: bool = False) -> BlockOutcome:
+        local: dict[str, Any] = {}
+        scope = ChainMap(local, self.scope_steps) if own_scope else self.scope_steps
+        failed = self.runner._run_block(steps, self.state, scope,
+                                        {**self.extra, **(extra or {})}, prefix)
+        return BlockOutcome(failed, local)
+
+
+def _gate_open(outcome: str, run_after: Sequence[str]) -> bool:
     if outcome == "succeeded":
         return "succeeded" in run_after
     if outcome == "timedout":
@@ -255,11 +224,13 @@ def _gate_open(outcome: str, run_after: list[str]) -> bool:
     return "failed" in run_after
 
 
-def _render_inputs(step: Any, context: dict[str, Any]) -> dict[str, Any]:
+def _render_inputs(step: StepModel, context: dict[str, Any]) -> dict[str, Any]:
+    """The step's templated fields, rendered; static, expression and nested fields are
+    left to the action (see `StepModel.field_role`)."""
     inputs: dict[str, Any] = {}
     for name, value in step:
-        if name in _STATIC_FIELDS:
-            continue
-        inputs[name] = expressions.render_value(value, context, field=name,
-                                                html=name in _HTML_FIELDS)
+        role = type(step).field_role(name)
+        if role in ("templated", "html"):
+            inputs[name] = expressions.render_value(value, context, field=name,
+                                                    html=role == "html")
     return inputs

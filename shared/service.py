@@ -1,38 +1,47 @@
-"""What the CLI and the Functions app share around the runner: the flow catalog
-(every flow file, valid or not), the run store as an observer of every run, and
-chained flows (`trigger.after`)."""
+"""The one service every front end uses (CLI, JSON API, pages, timers): the flow
+catalog (every flow file, valid or not), the resources runs share (clients, the run
+store), running and resubmitting flows (chained flows included), and reading run
+history. Front ends only parse their input and format the answer.
+
+    with FlowService.load(settings) as service:
+        run = service.run("storm-daily-report", Trigger(kind="manual"))
+        page = service.runs(RunQuery.parse(status="failed"))
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import Any
 
-from .loader import CONNECTIONS_FILE, FlowProblem, FolderResult, LoadedFlow, load_folder
+from .errors import FlowDisabled, FlowNotFound, RunNotFound, WebhookDisabled
+from .history import RunQuery, page_runs
+from .loader import (
+    CONNECTIONS_FILE,
+    FlowFileInvalid,
+    FlowProblem,
+    FolderResult,
+    LoadedFlow,
+    load_connections,
+    load_flow,
+    load_folder,
+)
 from .mail.message import Attachment
+from .resources import Resources
 from .results import RunResult, StepResult
-from .runner import Runner, Trigger
+from .runner import Runner, RunObserver, Trigger
+from .runs import RunPage, RunRecord, RunStore, StepRecord
 from .settings import Settings
+from .steps import REGISTRY, ActionRegistry
 
-if TYPE_CHECKING:
-    from .runs import RunRecord, StepRecord
-
-__all__ = ["FlowService", "RunRefused", "StoreObserver", "json_safe", "open_observers"]
+__all__ = ["FlowService", "StoreObserver", "json_safe"]
 
 log = logging.getLogger(__name__)
-
-
-class RunRefused(Exception):
-    """A request to run a flow that cannot be honoured; `status` is the HTTP answer."""
-
-    def __init__(self, status: int, code: str, message: str,
-                 problems: list[FlowProblem] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.problems = problems or []
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
@@ -59,7 +68,7 @@ def json_safe(value: Any, depth: int = 0) -> Any:
 class StoreObserver:
     """Writes a run to the run store as it happens."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: RunStore) -> None:
         self.store = store
 
     def run_started(self, run: RunResult) -> None:
@@ -75,30 +84,57 @@ class StoreObserver:
         self.store.finish_run(run)
 
 
-def open_observers(settings: Settings) -> list[Any]:
-    from .runs import open_run_store
-
-    return [StoreObserver(open_run_store(settings))]
-
-
 @dataclass
 class FlowService:
-    settings: Settings
     catalog: FolderResult
-    store: Any = None
-    extra_observers: list[Any] = field(default_factory=list)
+    resources: Resources
+    registry: ActionRegistry = REGISTRY
 
     @classmethod
-    def load(cls, settings: Settings, folder: Path | None = None,
-             store: Any = None) -> FlowService:
-        catalog = load_folder(folder or settings.flows_dir)
+    def load(cls, settings: Settings, folder: Path | None = None, *,
+             store: RunStore | None = None, registry: ActionRegistry = REGISTRY,
+             ) -> FlowService:
+        """The flows of *folder* (default FLOWS_DIR) with the run store of *settings*
+        (or *store*). Invalid files are logged and listed, the others run."""
+        catalog = load_folder(folder or settings.flows_dir, registry=registry)
         for problem in catalog.all_problems:
             log.error("invalid flow file: %s", problem)
-        if store is None:
-            from .runs import open_run_store
+        return cls(catalog, Resources(settings, catalog.connections,
+                                      store or _open_store(settings)), registry)
 
-            store = open_run_store(settings)
-        return cls(settings, catalog, store)
+    @classmethod
+    def for_file(cls, settings: Settings, path: Path, *, store: RunStore | None = None,
+                 registry: ActionRegistry = REGISTRY) -> FlowService:
+        """A service over one flow file (anywhere), with the connections file beside it;
+        FlowFileInvalid listing every problem when either is invalid."""
+        connections, problems = load_connections(path.parent / CONNECTIONS_FILE)
+        try:
+            loaded = load_flow(path, connections, registry=registry)
+        except FlowFileInvalid as exc:
+            problems += exc.problems
+        if problems:
+            raise FlowFileInvalid(problems)
+        catalog = FolderResult({loaded.name: loaded}, {}, connections)
+        return cls(catalog, Resources(settings, connections, store or _open_store(settings)),
+                   registry)
+
+    def close(self) -> None:
+        self.resources.close()
+
+    def __enter__(self) -> FlowService:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
+
+    @property
+    def store(self) -> RunStore | None:
+        return self.resources.store
 
     # ------------------------------------------------------------------ lookup
 
@@ -120,67 +156,101 @@ class FlowService:
                      if Path(file).name != CONNECTIONS_FILE)
         return sorted(names)
 
+    def known_flow(self, name: str) -> None:
+        """FlowNotFound unless *name* is a flow of the folder (valid or not)."""
+        if self.flow(name) is None and not self.problems_for(name):
+            raise FlowNotFound(f"no flow named '{name}'")
+
+    # ----------------------------------------------------------------- history
+
+    def runs(self, query: RunQuery) -> RunPage:
+        """A page of run history (RunStoreUnavailable when the store cannot be read,
+        InvalidQuery for a token of another query)."""
+        return page_runs(self._store(), query, self.flow_names())
+
+    def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]]:
+        found = self._store().get_run(flow, run_id)
+        if found is None:
+            raise RunNotFound(f"no run {run_id} of flow '{flow}'",
+                              hint="it may be older than the history keeps")
+        return found
+
     def find_run(self, run_id: str, flow: str | None = None,
-                 ) -> tuple[RunRecord, list[StepRecord]] | None:
+                 ) -> tuple[RunRecord, list[StepRecord]]:
         """A run and its steps by run id alone: the store is keyed by flow, so each of
-        `flow_names()` is tried in turn (one point read each), or only *flow* when
-        given. None when no flow has it."""
-        for name in [flow] if flow else self.flow_names():
-            found = self.store.get_run(name, run_id)
+        `flow_names()` is tried in turn (one point read each), or only *flow*."""
+        names = [flow] if flow else self.flow_names()
+        for name in names:
+            found = self._store().get_run(name, run_id)
             if found is not None:
                 return found
-        return None
+        where = (f"flow '{flow}'" if flow else f"any of the {len(names)} flow(s) in the flows "
+                 "folder (for a flow no longer there, give FLOW/RUN_ID)")
+        raise RunNotFound(f"no run '{run_id}' in the run history of {where}")
+
+    def cleanup_history(self) -> int:
+        """Delete runs older than RUNS_RETENTION_DAYS; returns how many went."""
+        from .runs import cleanup_old_runs
+
+        return cleanup_old_runs(self._store(), self.settings)
+
+    def _store(self) -> RunStore:
+        if self.store is None:
+            from .runs import RunStoreUnavailable
+
+            raise RunStoreUnavailable("no run store is configured")
+        return self.store
 
     # --------------------------------------------------------------------- run
 
-    def runner(self) -> Runner:
-        observers = [*self.extra_observers]
-        if self.store is not None:
-            observers.append(StoreObserver(self.store))
-        return Runner(self.settings, self.catalog.connections, observers)
+    def runner(self, observers: Iterable[RunObserver] = ()) -> Runner:
+        recording = [StoreObserver(self.store)] if self.store is not None else []
+        return Runner(self.resources, [*observers, *recording], registry=self.registry)
 
     def run(self, name: str, trigger: Trigger, *, resubmitted_from: str = "",
-            chain: bool = True) -> RunResult:
-        loaded = self.catalog.flows[name]
-        run = self.runner().run(loaded.flow, trigger, resubmitted_from=resubmitted_from)
+            chain: bool = True, observers: Sequence[RunObserver] = ()) -> RunResult:
+        """Run a valid flow of the catalog now, then the flows chained after it."""
+        loaded = self.catalog.flows.get(name)
+        if loaded is None:
+            raise FlowNotFound(f"no valid flow named '{name}'")
+        run = self.runner(observers).run(loaded.flow, trigger,
+                                         resubmitted_from=resubmitted_from)
         if chain:
-            self._run_chained(run)
+            self._run_chained(run, observers)
         return run
 
     def runnable_on_request(self, name: str) -> LoadedFlow:
-        """The flow a webhook or a run-now button may run; RunRefused when it is unknown
-        (404), invalid (422), has no webhook (403) or is disabled (409)."""
+        """The flow a webhook or a run-now button may run; FlowNotFound (404),
+        FlowFileInvalid (422), WebhookDisabled (403) or FlowDisabled (409)."""
         loaded = self.flow(name)
         if loaded is None:
             problems = self.problems_for(name)
             if problems:
-                raise RunRefused(422, "FlowInvalid", f"flow '{name}' is invalid", problems)
-            raise RunRefused(404, "FlowNotFound", f"no flow named '{name}'")
+                raise FlowFileInvalid(problems)
+            raise FlowNotFound(f"no flow named '{name}'")
         if not loaded.flow.trigger.webhook:
-            raise RunRefused(403, "WebhookDisabled", f"flow '{name}' cannot be run on "
-                             "request: add 'webhook: true' to its trigger")
+            raise WebhookDisabled(f"flow '{name}' cannot be run on request",
+                                  hint="add 'webhook: true' to its trigger")
         if not loaded.flow.enabled:
-            raise RunRefused(409, "FlowDisabled", f"flow '{name}' is disabled")
+            raise FlowDisabled(f"flow '{name}' is disabled")
         return loaded
 
-    def resubmit(self, flow: str, run_id: str) -> RunResult:
-        """Run *flow* again with the trigger body of its run *run_id*, linked to it;
-        RunRefused when the flow (404) or run (404) is unknown or its body was not kept
-        (409). RunStoreUnavailable when the store cannot be read."""
-        from .runs import TriggerBodyUnavailable
-
+    def resubmit(self, flow: str, run_id: str, *, chain: bool = True,
+                 observers: Sequence[RunObserver] = ()) -> RunResult:
+        """Run *flow* again with the trigger body of its run *run_id*, linked to it.
+        RunNotFound, TriggerBodyUnavailable (body not kept), FlowNotFound or
+        FlowFileInvalid (the flow is not valid now), RunStoreUnavailable."""
         if self.flow(flow) is None:
-            raise RunRefused(404, "FlowNotFound", f"no valid flow named '{flow}'")
-        found = self.store.get_run(flow, run_id)
-        if found is None:
-            raise RunRefused(404, "RunNotFound", f"no run {run_id} of flow '{flow}'")
-        try:
-            body = found[0].resubmit_body()
-        except TriggerBodyUnavailable as exc:
-            raise RunRefused(409, "TriggerBodyUnavailable", str(exc)) from exc
-        return self.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id)
+            problems = self.problems_for(flow)
+            if problems:
+                raise FlowFileInvalid(problems)
+            raise FlowNotFound(f"no valid flow named '{flow}'")
+        record, _ = self.get_run(flow, run_id)
+        body = record.resubmit_body()
+        return self.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id,
+                        chain=chain, observers=observers)
 
-    def _run_chained(self, finished: RunResult) -> None:
+    def _run_chained(self, finished: RunResult, observers: Sequence[RunObserver]) -> None:
         status = str(finished.status).lower()
         for name, loaded in self.catalog.flows.items():
             after = loaded.flow.trigger.after
@@ -193,7 +263,13 @@ class FlowService:
             body = {"flow": finished.flow, "run_id": finished.run_id, "status": str(
                 finished.status), "outputs": json_safe(finished.outputs())}
             # Validation refuses cycles, so this recursion ends.
-            self.run(name, Trigger(kind="after", body=body))
+            self.run(name, Trigger(kind="after", body=body), observers=observers)
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def _open_store(settings: Settings) -> RunStore:
+    from .runs import open_run_store
+
+    return open_run_store(settings)

@@ -79,6 +79,13 @@ class Settings:
     runs_retention_days: float = 30.0
     webhook_max_body_bytes: int = 1_048_576
     schedule_overrides: dict[str, str] = field(default_factory=dict)
+    #: Every app setting, for the secrets a connection names by setting
+    #: (`client_secret_setting`); read through `secret()`, never shown.
+    app_settings: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def secret(self, name: str) -> str:
+        """The value of the app setting *name* (a Key Vault reference in Azure), or ""."""
+        return self.app_settings.get(name, "") if name else ""
 
     @property
     def acs_configured(self) -> bool:
@@ -109,4 +116,5 @@ class Settings:
                 for key, value in env.items()
                 if key.startswith("FLOW_SCHEDULE__") and value.strip()
             },
+            app_settings=dict(env),
         )

@@ -101,9 +101,7 @@ def timer_tick(spec: TimerSpec, fired_at: datetime) -> datetime:
 
 def cleanup_runs(service: FlowService) -> int:
     """Delete run records older than RUNS_RETENTION_DAYS; returns how many went."""
-    from .runs import cleanup_old_runs
-
-    deleted = cleanup_old_runs(service.store, service.settings)
+    deleted = service.cleanup_history()
     log.info("run history cleanup: %d run(s) older than %s days deleted", deleted,
              service.settings.runs_retention_days)
     return deleted

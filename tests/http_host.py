@@ -63,12 +63,15 @@ class _Handler(BaseHTTPRequestHandler):
             body=body)
         self.server.requests.append((method, self.path))
         try:
-            response = route.handler()(self.server.service, request)
+            response = route.call(self.server.service, request)
         except Exception:  # the host answers 500; the test sees the traceback
             self.server.errors.append(traceback.format_exc())
             log.exception("handler %s failed", route.target)
             self._write(500, {"Content-Type": "text/plain"}, b"handler failed")
             return
+        if response.status_code >= 500 and response.status_code != 503:
+            # Route.call answered an unexpected error: a test should see it.
+            self.server.errors.append((response.get_body() or b"").decode("utf-8", "replace"))
         headers = dict(response.headers)
         if not any(k.lower() == "content-type" for k in headers):
             mimetype = response.mimetype or "text/plain"

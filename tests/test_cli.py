@@ -113,7 +113,7 @@ def test_an_unknown_status_is_refused_naming_the_ones_there_are(
     with pytest.raises(SystemExit) as exited:
         main(["runs", "--status", "broken"])
     assert exited.value.code == 2
-    assert "unknown run status 'broken'" in capsys.readouterr().err
+    assert "'broken' is not a run status" in capsys.readouterr().err
 
 
 def test_following_the_printed_next_page_commands_lists_every_run_once_in_order(
@@ -144,7 +144,7 @@ def test_a_token_for_one_flow_is_refused_for_all_flows_with_a_clear_message(
     assert main(["runs", "hello", "--top", "1"]) == 0
     token = capsys.readouterr().out.split("--continuation ")[1].strip()
     assert main(["runs", "--continuation", token]) == 2
-    assert "pages the runs of one flow: run `runs hello" in capsys.readouterr().err
+    assert "pages the runs of one flow, 'hello'" in capsys.readouterr().err
 
 
 def test_runs_show_gives_the_run_and_the_failing_steps_error_code_message_and_hint(

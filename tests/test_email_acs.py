@@ -187,14 +187,16 @@ def test_the_flow_sender_falls_back_to_the_email_sender_setting(acs, sender):
     assert acs.posts[0].json["senderAddress"] == "reports@example.com"
 
 
-def test_the_email_step_sends_through_acs_and_reports_operation_ids_and_recipients(
+def test_the_mail_sender_sends_through_acs_with_one_client_for_many_mails_and_closes_it(
         acs, monkeypatch, tmp_path):
-    """`send_message` (what email.send calls) with ACS configured: the mail goes to ACS,
-    not the outbox, the outputs name the operation and recipients, and the client the
-    sender built is closed afterwards."""
+    """The process's mail sender (what email.send uses) with ACS configured: the mail
+    goes to ACS, not the outbox, the outputs name the operation and recipients, every
+    mail goes through the one client (one credential, one token) made on first use,
+    and closing the sender closes it."""
     import shared.mail.acs as acs_module
-    from shared.mail.sender import send_message
+    from shared.mail.sender import mail_sender_for
 
+    built: list[EmailClient] = []
     closed: list[bool] = []
 
     def fake_build(settings, **kwargs):
@@ -202,18 +204,24 @@ def test_the_email_step_sends_through_acs_and_reports_operation_ids_and_recipien
                              **{**client_options(settings), **kwargs})
         close = client.close
         client.close = lambda: (closed.append(True), close())  # type: ignore[method-assign]
+        built.append(client)
         return client
 
     monkeypatch.setattr(acs_module, "build_client", fake_build)
     settings = replace(SETTINGS, acs_endpoint="https://acs.invalid", outbox_dir=tmp_path)
+    mail_sender = mail_sender_for(settings)
 
-    outputs = send_message(mail(cc=["cy@example.com"]), settings, "flow_mail")
+    outputs = mail_sender.send(mail(cc=["cy@example.com"]), "flow_mail")
+    again = mail_sender.send(mail(), "flow_mail")
 
     assert outputs["delivery"] == "acs" and outputs["status"] == "Succeeded"
-    assert outputs["operation_ids"] == list(acs.accepted) and len(acs.accepted) == 1
+    assert outputs["operation_ids"] + again["operation_ids"] == list(acs.accepted)
+    assert len(acs.accepted) == 2
     assert outputs["message_id"] == outputs["operation_ids"][0]
     assert outputs["recipients"] == ["ana@example.com", "cy@example.com"]
     assert not list(tmp_path.iterdir())  # nothing in the outbox
+    assert len(built) == 1 and closed == []
+    mail_sender.close()
     assert closed == [True]
 
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from shared.kusto.connections import clear_backends
 from shared.loader import load_folder
 from shared.model import Connection
 from shared.results import RunStatus
-from shared.runner import Runner, Trigger
-from tests.helpers import settings_for
+from shared.runner import Trigger
+from tests.helpers import runner_for, settings_for
 
 FLOWS = load_folder(Path("flows"))
 BODIES: dict[str, Any] = {"storm-state-report": {"state": "TEXAS", "min_events": 2}}
@@ -37,9 +36,8 @@ def path_kind(request: pytest.FixtureRequest) -> str:
 @pytest.mark.parametrize("name", sorted(FLOWS.flows))
 def test_each_example_flow_runs_and_mails(name: str, path_kind: str, tmp_path: Path,
                                           kusto_server: Any) -> None:
-    clear_backends()
     settings = settings_for(tmp_path)
-    runner = Runner(settings, connections_for(path_kind, kusto_server.url))
+    runner = runner_for(settings, connections_for(path_kind, kusto_server.url))
     run = runner.run(FLOWS.flows[name].flow, Trigger(kind="manual", body=BODIES.get(name)))
     assert run.status == RunStatus.SUCCEEDED, run.to_dict()
     messages = sorted((tmp_path / "outbox").glob("*.eml"))
@@ -56,8 +54,7 @@ def test_both_paths_give_the_same_csv_for_the_daily_report(tmp_path: Path,
                                                            kusto_server: Any) -> None:
     csvs = []
     for kind in ("embedded", "server"):
-        clear_backends()
-        runner = Runner(settings_for(tmp_path / kind), connections_for(kind, kusto_server.url))
+        runner = runner_for(settings_for(tmp_path / kind), connections_for(kind, kusto_server.url))
         run = runner.run(FLOWS.flows["storm-daily-report"].flow)
         csvs.append(run.steps[0].outputs["csv"].data)
     assert csvs[0] == csvs[1]
@@ -65,8 +62,7 @@ def test_both_paths_give_the_same_csv_for_the_daily_report(tmp_path: Path,
 
 
 def test_the_alert_mails_each_offending_row_to_its_owner(tmp_path: Path) -> None:
-    clear_backends()
-    runner = Runner(settings_for(tmp_path), FLOWS.connections)
+    runner = runner_for(settings_for(tmp_path), FLOWS.connections)
     run = runner.run(FLOWS.flows["storm-alert"].flow)
     rows = run.steps[0].outputs["rows"]
     assert rows, "the sample data has deadly events"
@@ -82,8 +78,7 @@ def test_the_alert_mails_each_offending_row_to_its_owner(tmp_path: Path) -> None
 
 def test_the_daily_report_mails_the_bar_chart_inline_the_table_and_the_csv(
         tmp_path: Path) -> None:
-    clear_backends()
-    runner = Runner(settings_for(tmp_path), FLOWS.connections)
+    runner = runner_for(settings_for(tmp_path), FLOWS.connections)
     run = runner.run(FLOWS.flows["storm-daily-report"].flow)
     assert run.status == RunStatus.SUCCEEDED, run.to_dict()
     assert run.steps[0].summary.endswith("bar")

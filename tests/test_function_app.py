@@ -193,7 +193,8 @@ def test_webhook_errors_are_plain_http_answers(tmp_path: Path) -> None:
     assert status == 404 and body["error"]["code"] == "FlowNotFound"
     status, body = call(functions, "run_flow_webhook", "POST", b"{}",
                         route_params={"name": "storm-alert"})
-    assert status == 403 and "webhook: true" in body["error"]["message"]
+    assert status == 403 and body["error"]["code"] == "WebhookDisabled"
+    assert "webhook: true" in body["error"]["hint"]
     status, body = call(functions, "run_flow_webhook", "POST", b"{not json",
                         route_params={"name": "storm-state-report"})
     assert status == 400 and body["error"]["message"].startswith("Invalid JSON in request body")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shared.kusto.connections import clear_backends
 from shared.results import RunStatus, StepStatus
 from tests.helpers import run_flow_file, settings_for, write_flow
 
@@ -19,7 +18,6 @@ def server_flow(tmp_path: Path, url: str, text: str) -> Path:
 
 def test_a_slow_query_times_out_with_the_connectors_advice(tmp_path: Path,
                                                            kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         limits: {request_timeout: 1s}
         steps:
@@ -41,7 +39,6 @@ def test_a_slow_query_times_out_with_the_connectors_advice(tmp_path: Path,
 
 
 def test_a_syntax_error_is_a_query_error(tmp_path: Path, kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         steps:
           - {id: q, action: kusto.query, connection: local, query: "StormEvents | | count"}
@@ -54,7 +51,6 @@ def test_a_syntax_error_is_a_query_error(tmp_path: Path, kusto_server: Any) -> N
 
 def test_a_server_that_is_down_is_retried_then_reported_unavailable(
         tmp_path: Path, stopped_kusto_url: str) -> None:
-    clear_backends()
     path = server_flow(tmp_path, stopped_kusto_url, """\
         steps:
           - {id: q, action: kusto.query, connection: local, query: "StormEvents | count"}
@@ -68,7 +64,6 @@ def test_a_server_that_is_down_is_retried_then_reported_unavailable(
 
 def test_the_record_limit_stops_reading_and_fails_the_step(tmp_path: Path,
                                                            kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         limits: {max_records: 1000}
         steps:
@@ -82,7 +77,6 @@ def test_the_record_limit_stops_reading_and_fails_the_step(tmp_path: Path,
 
 def test_the_byte_limit_stops_reading_and_fails_the_step(tmp_path: Path,
                                                          kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         limits: {max_bytes: 10KB}
         steps:
@@ -96,7 +90,6 @@ def test_the_byte_limit_stops_reading_and_fails_the_step(tmp_path: Path,
 
 def test_an_injection_attempt_reaches_kusto_only_as_a_parameter(tmp_path: Path,
                                                                 kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         trigger: {webhook: true}
         steps:
@@ -118,7 +111,6 @@ def test_an_injection_attempt_reaches_kusto_only_as_a_parameter(tmp_path: Path,
 
 
 def test_typed_parameters_filter_on_the_server(tmp_path: Path, kusto_server: Any) -> None:
-    clear_backends()
     path = server_flow(tmp_path, kusto_server.url, """\
         steps:
           - id: q

@@ -17,9 +17,9 @@ from shared.errors import EmailFailed, StepInputError
 from shared.mail.compose import html_to_text
 from shared.mail.message import Attachment, EmailMessage
 from shared.mail.outbox import Outbox
-from shared.mail.sender import send_message
+from shared.mail.sender import mail_sender_for
 from shared.settings import Settings
-from shared.steps.email_step import _addresses
+from shared.steps.email_send import parse_addresses
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
 
@@ -66,10 +66,10 @@ def test_the_outbox_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 
 def test_addresses_are_validated_and_split() -> None:
-    assert _addresses("a@contoso.com; Bob <b@contoso.com>", "to") == [
+    assert parse_addresses("a@contoso.com; Bob <b@contoso.com>", "to") == [
         "a@contoso.com", "Bob <b@contoso.com>"]
     with pytest.raises(StepInputError, match="field 'cc': 'not-an-address'"):
-        _addresses(["not-an-address"], "cc")
+        parse_addresses(["not-an-address"], "cc")
 
 
 def test_the_plain_text_alternative_is_derived_from_html() -> None:
@@ -124,7 +124,7 @@ def test_a_fragment_body_gets_a_utf8_page_in_the_preview(tmp_path: Path) -> None
 def test_email_dry_run_writes_to_the_outbox_even_with_acs_configured(tmp_path: Path) -> None:
     settings = Settings(outbox_dir=tmp_path, acs_endpoint="https://acs.invalid",
                         email_dry_run=True)
-    outputs = send_message(_report(), settings, "flow_mail")
+    outputs = mail_sender_for(settings).send(_report(), "flow_mail")
     assert outputs["delivery"] == "outbox" and outputs["recipients"] == ["a@contoso.com"]
     assert Path(outputs["eml"]).exists()
 
@@ -132,6 +132,6 @@ def test_email_dry_run_writes_to_the_outbox_even_with_acs_configured(tmp_path: P
 def test_acs_is_not_tried_while_email_sender_is_the_placeholder(tmp_path: Path) -> None:
     settings = Settings(outbox_dir=tmp_path, acs_endpoint="https://acs.invalid")
     with pytest.raises(EmailFailed, match="EMAIL_SENDER is not set") as caught:
-        send_message(_report(sender=""), settings, "flow_mail")
+        mail_sender_for(settings).send(_report(sender=""), "flow_mail")
     assert "EMAIL_SENDER" in caught.value.hint
     assert not list(tmp_path.iterdir())

@@ -29,6 +29,8 @@ import pytest
 
 from shared.api import pages
 from shared.api.pages_chart import axis_label, nice_ceiling
+from shared.api.routes import ROUTES
+from shared.resources import Resources
 from shared.runner import Trigger
 from shared.runs import RunStoreUnavailable
 from shared.service import FlowService
@@ -125,6 +127,13 @@ FLOWS = {
             query: print x = 1
         """,
 }
+
+
+def answer(handler: Any, service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
+    """A page handler's answer as the app gives it: through its route, which turns the
+    errors the handler raises into error pages."""
+    [route] = [r for r in ROUTES if r.target == f"pages:{handler.__name__}"]
+    return route.call(service, req)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -372,11 +381,11 @@ def test_unknown_flows_and_runs_answer_a_404_page(site: Site) -> None:
                                       flow="daily-ok", run_id="0")),
     ]
     for handler, req in cases:
-        response = handler(service, req)
+        response = answer(handler, service, req)
         assert response.status_code == 404, handler
         assert response.mimetype == "text/html"
         assert "not found" in text(response)
-    evil = pages.runs_page(service, request("GET", "x", name=SCRIPT))
+    evil = answer(pages.runs_page, service, request("GET", "x", name=SCRIPT))
     assert evil.status_code == 404
     assert SCRIPT not in text(evil) and "&lt;script&gt;alert(1)&lt;/script&gt;" in text(evil)
 
@@ -385,10 +394,10 @@ def test_bad_status_filters_page_sizes_and_continuations_answer_a_400_page_escap
         site: Site) -> None:
     for params in ({"status": "<b>bold</b>"}, {"continuation": "not-a-token"},
                    {"top": "0"}, {"top": "x"}, {"continuation": "x" * 5000}):
-        response = pages.runs_page(site.service, request("GET", "x", params, name="mixed"))
+        response = answer(pages.runs_page, site.service, request("GET", "x", params, name="mixed"))
         assert response.status_code == 400, params
         assert "<b>bold" not in text(response)
-    response = pages.runs_page(site.service, request("GET", "x", {"status": "<b>bold</b>"},
+    response = answer(pages.runs_page, site.service, request("GET", "x", {"status": "<b>bold</b>"},
                                                       name="mixed"))
     assert "&#39;&lt;b&gt;bold&lt;/b&gt;&#39; is not a run status" in text(response)
 
@@ -400,7 +409,8 @@ def test_older_runs_links_carry_the_continuation_and_page_through_the_whole_hist
     seen: list[str] = []
     params = {"top": "1", "code": "abc"}
     for _ in range(len(expected) + 1):
-        html = text(pages.runs_page(site.service, request("GET", "x", params, name="mixed")))
+        html = text(answer(pages.runs_page, site.service,
+                           request("GET", "x", params, name="mixed")))
         seen += re.findall(r'href="/api/pages/runs/mixed/([0-9a-f]{32})\?code=abc"><time', html)
         older = re.search(r'class="older" rel="next" href="([^"]+)"', html)
         if older is None:
@@ -409,7 +419,7 @@ def test_older_runs_links_carry_the_continuation_and_page_through_the_whole_hist
         params = {k: v[0] for k, v in parse_qs(urlsplit(href).query).items()}
         assert params["top"] == "1" and params["code"] == "abc" and params["continuation"]
     assert seen == expected
-    failed = text(pages.runs_page(site.service, request("GET", "x", {"status": "FAILED"},
+    failed = text(answer(pages.runs_page, site.service, request("GET", "x", {"status": "FAILED"},
                                                           name="mixed")))
     failures = site.service.store.list_runs("mixed", status="failed").items
     assert len(failures) >= 1
@@ -421,7 +431,7 @@ def test_older_runs_links_carry_the_continuation_and_page_through_the_whole_hist
 def test_run_now_answers_303_to_the_new_run_after_a_webhook_run_with_an_empty_body(
         site: Site) -> None:
     req = request("POST", "pages/flows/daily-ok/run", {"code": "a b"}, name="daily-ok")
-    response = pages.run_now_page(site.service, req)
+    response = answer(pages.run_now_page, site.service, req)
     assert response.status_code == 303
     location = response.headers["Location"]
     match = re.fullmatch(r"/api/pages/runs/daily-ok/([0-9a-f]{32})\?code=a%20b", location)
@@ -437,20 +447,20 @@ def test_run_now_answers_303_to_the_new_run_after_a_webhook_run_with_an_empty_bo
 def test_run_now_refuses_flows_without_a_webhook_invalid_ones_and_cross_site_posts(
         site: Site) -> None:
     before = site.run_count("daily-ok")
-    cross = pages.run_now_page(site.service, request(
+    cross = answer(pages.run_now_page, site.service, request(
         "POST", "x", headers={"Sec-Fetch-Site": "cross-site"}, name="daily-ok"))
     assert cross.status_code == 403
     assert site.run_count("daily-ok") == before
-    assert pages.run_now_page(site.service, request("POST", "x", name="nightly-only")
+    assert answer(pages.run_now_page, site.service, request("POST", "x", name="nightly-only")
                               ).status_code == 403
-    assert pages.run_now_page(site.service, request("POST", "x", name="invalid")
+    assert answer(pages.run_now_page, site.service, request("POST", "x", name="invalid")
                               ).status_code == 422
 
 
 def test_resubmit_runs_again_with_the_old_body_and_answers_303_to_the_new_run(
         site: Site) -> None:
     old = site.runs["mixed"][0]  # ran with {"n": 1}
-    response = pages.resubmit_page(site.service, request(
+    response = answer(pages.resubmit_page, site.service, request(
         "POST", "x", flow="mixed", run_id=old))
     assert response.status_code == 303
     new = response.headers["Location"].rsplit("/", 1)[1]
@@ -458,7 +468,7 @@ def test_resubmit_runs_again_with_the_old_body_and_answers_303_to_the_new_run(
     assert found is not None
     assert (found[0].resubmitted_from, found[0].trigger_body, str(found[0].status)) == \
         (old, {"n": 1}, "Succeeded")
-    page = text(pages.run_page(site.service, request("GET", "x", flow="mixed", run_id=new)))
+    page = text(answer(pages.run_page, site.service, request("GET", "x", flow="mixed", run_id=new)))
     assert f'This run resubmits run <a href="/api/pages/runs/mixed/{old}"' in page
 
 
@@ -473,15 +483,16 @@ class DownStore:
 
 def test_a_run_store_that_cannot_be_read_gives_a_503_page_and_my_flows_still_lists_flows(
         site: Site) -> None:
-    service = FlowService(site.service.settings, site.service.catalog, DownStore())
+    service = FlowService(site.service.catalog, Resources(
+        site.service.settings, site.service.catalog.connections, DownStore()))
     for handler, req in (
             (pages.runs_page, request("GET", "x", name="daily-ok")),
             (pages.run_page, request("GET", "x", flow="daily-ok", run_id="0")),
             (pages.resubmit_page, request("POST", "x", flow="daily-ok", run_id="0"))):
-        response = handler(service, req)
+        response = answer(handler, service, req)
         assert response.status_code == 503, handler
-        assert "The run store cannot be read right now" in text(response)
-    flows = pages.flows_page(service, request("GET", "pages/flows"))
+        assert "Run store unavailable" in text(response)
+    flows = answer(pages.flows_page, service, request("GET", "pages/flows"))
     assert flows.status_code == 200
     assert "The run store cannot be read" in text(flows)
     assert 'id="flow-daily-ok"' in text(flows)
@@ -489,7 +500,7 @@ def test_a_run_store_that_cannot_be_read_gives_a_503_page_and_my_flows_still_lis
 
 def test_my_flows_shows_schedules_in_words_next_runs_and_invalid_files_with_their_problems(
         site: Site) -> None:
-    html = text(pages.flows_page(site.service, request("GET", "pages/flows")))
+    html = text(answer(pages.flows_page, site.service, request("GET", "pages/flows")))
     daily = html[html.index('id="flow-daily-ok"'):html.index('id="flow-kql-typo"')]
     assert "Every day at 07:00" in daily and "Next: <time" in daily
     assert "On request only (webhook)" in html[html.index('id="flow-mixed"'):]
@@ -501,7 +512,7 @@ def test_my_flows_shows_schedules_in_words_next_runs_and_invalid_files_with_thei
 
 def test_pages_escape_every_value_and_their_headers_forbid_scripts(site: Site) -> None:
     run_id = site.runs["script-cell"][0]
-    response = pages.run_page(site.service, request("GET", "x", flow="script-cell",
+    response = answer(pages.run_page, site.service, request("GET", "x", flow="script-cell",
                                                     run_id=run_id))
     html = text(response)
     assert "<script" not in html.lower()
@@ -528,5 +539,5 @@ def test_the_test_host_decodes_route_and_query_parameters_like_the_functions_hos
         urlopen(site.host.url("pages/flows/no%20such%3Cflow/runs?code=a%2Bb"))
     assert answer.value.code == 404
     html = answer.value.read().decode("utf-8")
-    assert "There is no flow named &#39;no such&lt;flow&#39;." in html
+    assert "No flow named &#39;no such&lt;flow&#39;." in html
     assert 'href="/api/pages/flows?code=a%2Bb"' in html

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 
 from shared.loader import load_folder
-from shared.model import Flow
+from shared.model import StepModel
 from shared.settings import SETTING_NAMES, schedule_override_setting
+from shared.steps import REGISTRY
 from shared.timers import timer_function_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +40,28 @@ def test_the_portal_override_setting_of_every_scheduled_example_flow_is_named() 
     assert f"AzureWebJobs.{timer_function_name('storm-daily-report')}.Disabled" in README
 
 
-def test_the_committed_flow_schema_matches_the_model() -> None:
+def test_the_committed_flow_schema_is_the_registrys() -> None:
     committed = json.loads((ROOT / "docs" / "flow.schema.json").read_text(encoding="utf-8"))
-    current = Flow.model_json_schema(by_alias=True)
-    current["$schema"] = committed.get("$schema")
-    assert committed == current, "run: python -m shared schema > docs/flow.schema.json"
+    assert committed == REGISTRY.json_schema(), \
+        "run: python -m shared schema > docs/flow.schema.json"
+
+
+def test_the_readme_action_table_is_the_registrys() -> None:
+    assert REGISTRY.markdown_table() in README, \
+        "paste the output of `python -m shared actions` into the README's Steps section"
+
+
+def test_every_field_of_every_action_is_named_in_its_readme_row() -> None:
+    by_name = {action.name: action for action in REGISTRY.actions}
+    for action in REGISTRY.actions:
+        # A row may name another ("the rest as `kusto.visualize`"): its fields count too.
+        docs, named = action.fields_doc, {action.name}
+        while found := [n for n in by_name if f"`{n}`" in docs and n not in named]:
+            named.update(found)
+            docs += "".join(by_name[n].fields_doc for n in found)
+        for name, info in action.model.model_fields.items():
+            if name not in StepModel.model_fields:
+                assert f"`{info.alias or name}`" in docs, (action.name, name)
 
 
 def test_every_image_the_readme_shows_is_committed() -> None:

@@ -1,5 +1,5 @@
 """The report `kusto.visualize` hands to e-mail (`shared.render.report` and the step in
-`shared.steps.kusto_steps`), run on the embedded default.
+`shared.steps.kusto_visualize`), run on the embedded default.
 
 What: the Azure Data Explorer deep link (query gzip-compressed + base64, only for
 https clusters); the e-mail-safe body (chart inline by `cid:`, never a data: URI,
@@ -163,13 +163,42 @@ def test_a_result_without_a_numeric_column_fails_the_step_naming_the_columns(tmp
 def test_chart_auto_takes_the_render_kind_and_the_steps_title_and_columns():
     from types import SimpleNamespace
 
-    from shared.steps.kusto_steps import _chart_spec
+    from shared.steps.kusto_visualize import chart_spec
 
     hint = {"Visualization": "columnchart", "Title": "Query title", "XColumn": "State"}
     step = SimpleNamespace(chart="auto", x=None, y=["Injuries"], series="Source")
-    spec = _chart_spec(step, {"title": "Flow title"}, hint)
+    spec = chart_spec(step, {"title": "Flow title"}, hint)
     assert (spec.kind, spec.title, spec.x, spec.y, spec.series) == (
         "column", "Flow title", "State", ("Injuries",), "Source")
     bare = SimpleNamespace(chart="auto", x=None, y=[], series=None)
-    assert _chart_spec(bare, {}, hint).title == "Query title"
-    assert _chart_spec(bare, {}, {"Visualization": "table"}) is None
+    assert chart_spec(bare, {}, hint).title == "Query title"
+    assert chart_spec(bare, {}, {"Visualization": "table"}) is None
+
+
+def test_a_mail_showing_two_reports_embeds_both_charts_and_no_other(tmp_path: Path) -> None:
+    """Charts travel in the report's own output (`body_html` carries its inline parts):
+    a body that shows two reports among its own text embeds exactly their two charts,
+    and a third report drawn in the run but not shown is not embedded."""
+    import email
+    from email import policy
+
+    report = ("    action: kusto.visualize\n    connection: samples\n    chart: bar\n"
+              "    query: StormEvents | summarize n = count() by State | top 3 by n\n")
+    path = write_flow(tmp_path, "two", "steps:\n"
+                      + "".join(f"  - id: {name}\n{report}" for name in ("a", "b", "unused"))
+                      + "  - id: mail\n    action: email.send\n    to: x@contoso.com\n"
+                        "    subject: two\n"
+                        "    body: \"<p>{{ vars.intro }}</p>{{ steps.a.body_html }}"
+                        "<hr>{{ steps.b.body_html }}\"\n"
+                      + "vars: {intro: '<b>not bold</b>'}\n")
+    run = run_flow_file(path, settings_for(tmp_path))
+    assert run.status == RunStatus.SUCCEEDED, run.to_dict()
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    parsed = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    html = parsed.get_body(("html",)).get_content()
+    images = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
+    ids = sorted(p["Content-ID"].strip("<>") for p in images)
+    assert [i.split("-chart-")[0] for i in ids] == ["a", "b"]
+    for content_id in ids:
+        assert f'src="cid:{content_id}"' in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html

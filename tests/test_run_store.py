@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.errors import InvalidQuery
 from shared.results import RunResult, RunStatus, StepError, StepResult, StepStatus, utc_now
 from shared.runs import (
     LocalRunStore,
@@ -161,9 +162,9 @@ def test_a_continuation_token_is_url_safe_and_refused_for_another_flow(
     token = store.list_runs("storm-daily-report", top=2).continuation
     assert token and re.fullmatch(r"[A-Za-z0-9_-]+", token)
 
-    with pytest.raises(ValueError, match="another flow"):
+    with pytest.raises(InvalidQuery, match="another flow"):
         store.list_runs("another-flow", top=2, continuation=token)
-    with pytest.raises(ValueError, match="invalid continuation token"):
+    with pytest.raises(InvalidQuery, match="invalid continuation token"):
         store.list_runs("storm-daily-report", continuation="not a token!")
 
 
@@ -187,7 +188,7 @@ def test_a_status_filter_keeps_only_runs_with_that_status_in_any_spelling(
 
 
 def test_an_unknown_status_filter_is_refused_with_the_valid_names(store: RunStore) -> None:
-    with pytest.raises(ValueError, match="use one of running, succeeded"):
+    with pytest.raises(InvalidQuery, match="use one of running, succeeded"):
         store.list_runs("storm-daily-report", status="exploded")
 
 

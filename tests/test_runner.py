@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.results import RunStatus, StepStatus
-from tests.helpers import run_flow_file, settings_for, write_flow
+from tests.helpers import registry_running, run_flow_file, settings_for, write_flow
 
 
 def statuses(run: Any) -> dict[str, str]:
@@ -76,7 +76,7 @@ def test_foreach_gives_each_item_and_loop_index_to_its_steps(tmp_path: Path) -> 
 
 
 def test_foreach_concurrency_runs_iterations_at_once_but_bounded(tmp_path: Path) -> None:
-    from shared.steps import EXECUTORS, StepOutcome
+    from shared.steps import StepOutcome
 
     active, peak, lock = 0, 0, threading.Lock()
 
@@ -104,12 +104,8 @@ def test_foreach_concurrency_runs_iterations_at_once_but_bounded(tmp_path: Path)
                 subject: "{{ item }}"
                 body: x
         """)
-    original = EXECUTORS["email.send"]
-    EXECUTORS["email.send"] = slow
-    try:
-        run = run_flow_file(path, settings_for(tmp_path))
-    finally:
-        EXECUTORS["email.send"] = original
+    run = run_flow_file(path, settings_for(tmp_path),
+                        registry=registry_running("email.send", slow))
     assert run.status == RunStatus.SUCCEEDED
     assert peak == 3
     assert sorted(s.outputs["i"] for s in run.steps if s.path.endswith("work")) == \
@@ -173,7 +169,7 @@ def test_a_template_error_fails_its_step_naming_the_field_and_name(tmp_path: Pat
 
 
 def test_the_whole_run_deadline_stops_the_flow_cleanly(tmp_path: Path) -> None:
-    from shared.steps import EXECUTORS, StepOutcome
+    from shared.steps import StepOutcome
 
     def sleepy(step: Any, inputs: dict[str, Any], ctx: Any) -> StepOutcome:
         time.sleep(0.3)
@@ -185,12 +181,8 @@ def test_the_whole_run_deadline_stops_the_flow_cleanly(tmp_path: Path) -> None:
           - {id: two, action: email.send, to: a@contoso.com, subject: s, body: b}
           - {id: three, action: email.send, to: a@contoso.com, subject: s, body: b}
         """)
-    original = EXECUTORS["email.send"]
-    EXECUTORS["email.send"] = sleepy
-    try:
-        run = run_flow_file(path, settings_for(tmp_path, run_deadline_seconds=0.2))
-    finally:
-        EXECUTORS["email.send"] = original
+    run = run_flow_file(path, settings_for(tmp_path, run_deadline_seconds=0.2),
+                        registry=registry_running("email.send", sleepy))
     assert statuses(run) == {"one": "Succeeded", "two": "TimedOut", "three": "Skipped"}
     assert run.status == RunStatus.TIMED_OUT
     assert run.error is not None and run.error.code == "RunTimedOut"

@@ -1,27 +1,38 @@
 """The JSON API: webhook runs, the flow list, health, run history and resubmit.
 
-Known errors become plain HTTP answers (400 bad JSON, 403 not a webhook flow, 404
-unknown flow or run, 413 body too large); a run that executed answers 200 with its
-status, so a caller never retries a run that failed (and mailed) on its own.
+Handlers raise the product's errors (`shared.errors`); `Route.call` turns them into
+JSON answers (400 bad JSON or query, 403 not a webhook flow, 404 unknown flow or run,
+413 body too large, 422 invalid flow, 503 run store down). A run that executed
+answers 200 with its status, so a caller never retries a run that failed (and
+mailed) on its own.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
 
+from ..errors import KustoFlowsError
+from ..history import RunQuery, result_json, run_json
 from ..runner import Trigger
-from ..service import FlowService, RunRefused
+from ..service import FlowService
 from .flows_view import describe_flows
 
-__all__ = ["get_run", "health", "list_flows", "list_runs", "resubmit_run", "run_webhook",
-           "run_summary"]
+__all__ = ["error_response", "get_run", "health", "json_response", "list_flows", "list_runs",
+           "resubmit_run", "run_webhook"]
 
-log = logging.getLogger(__name__)
+
+class BodyTooLarge(KustoFlowsError):
+    code = "BodyTooLarge"
+    http_status = 413
+
+
+class InvalidJson(KustoFlowsError):
+    code = "InvalidJson"
+    http_status = 400
 
 
 def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
@@ -29,8 +40,8 @@ def json_response(payload: Any, status: int = 200) -> func.HttpResponse:
                              mimetype="application/json", charset="utf-8")
 
 
-def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
-    return json_response({"error": {"code": code, "message": message, **extra}}, status)
+def error_response(exc: KustoFlowsError) -> func.HttpResponse:
+    return json_response({"error": exc.to_dict()}, exc.http_status)
 
 
 def base_url(req: func.HttpRequest) -> str:
@@ -39,41 +50,28 @@ def base_url(req: func.HttpRequest) -> str:
     return url[:marker] if marker >= 0 else url.rstrip("/")
 
 
-def run_summary(run: Any) -> dict[str, Any]:
-    """The webhook's answer: id, status, step summaries, the failing step's error."""
-    data = run.to_dict()
-    return {key: data[key] for key in ("run_id", "flow", "status", "started_at", "ended_at",
-                                       "duration_ms", "failing_step", "error", "steps",
-                                       "resubmitted_from")}
-
-
-def refused_response(exc: RunRefused) -> func.HttpResponse:
-    extra = {"problems": [str(p) for p in exc.problems]} if exc.problems else {}
-    return error_response(exc.status, exc.code, exc.message, **extra)
-
-
-def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
-    name = req.route_params.get("name", "")
-    try:
-        service.runnable_on_request(name)
-    except RunRefused as exc:
-        return refused_response(exc)
+def _json_body(service: FlowService, req: func.HttpRequest) -> Any:
     limit = service.settings.webhook_max_body_bytes
     declared = req.headers.get("content-length")
     raw = req.get_body() or b""
     if len(raw) > limit or (declared and declared.isdigit() and int(declared) > limit):
-        return error_response(413, "BodyTooLarge",
-                              f"the body is larger than {limit:,} bytes (WEBHOOK_MAX_BODY_BYTES)")
-    body: Any = None
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error_response(400, "InvalidJson", f"Invalid JSON in request body: {exc}")
+        raise BodyTooLarge(f"the body is larger than {limit:,} bytes (WEBHOOK_MAX_BODY_BYTES)")
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidJson(f"Invalid JSON in request body: {exc}") from exc
+
+
+def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
+    name = req.route_params.get("name", "")
+    service.runnable_on_request(name)
+    body = _json_body(service, req)
     # The function key travels as ?code=: a secret, never part of the flow's context.
     query = {k: v for k, v in req.params.items() if k != "code"}
     run = service.run(name, Trigger(kind="webhook", body=body, query=query))
-    return json_response(run_summary(run))
+    return json_response(result_json(run))
 
 
 def list_flows(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
@@ -91,43 +89,21 @@ def health(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     })
 
 
-def _top(req: func.HttpRequest) -> int | func.HttpResponse:
-    raw = req.params.get("top", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        return error_response(400, "InvalidTop", "top must be a number from 1 to 1000")
-    return int(raw)
-
-
 def list_runs(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    if service.flow(name) is None and not service.problems_for(name):
-        return error_response(404, "FlowNotFound", f"no flow named '{name}'")
-    top = _top(req)
-    if isinstance(top, func.HttpResponse):
-        return top
-    status = req.params.get("status") or None
-    try:
-        page = service.store.list_runs(name, top=top, status=status,
-                                       continuation=req.params.get("continuation") or None)
-    except ValueError as exc:
-        return error_response(400, "InvalidQuery", str(exc))
+    service.known_flow(name)
+    query = RunQuery.parse(name, status=req.params.get("status"), top=req.params.get("top"),
+                           continuation=req.params.get("continuation"))
+    page = service.runs(query)
     return json_response({"flow": name, "runs": [r.to_dict() for r in page.items],
                           "continuation": page.continuation})
 
 
 def get_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    found = service.store.get_run(flow, run_id)
-    if found is None:
-        return error_response(404, "RunNotFound", f"no run {run_id} of flow '{flow}'")
-    record, steps = found
-    return json_response({**record.to_dict(), "steps": [s.to_dict() for s in steps]})
+    return json_response(run_json(*service.get_run(flow, run_id)))
 
 
 def resubmit_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    try:
-        run = service.resubmit(flow, run_id)
-    except RunRefused as exc:
-        return refused_response(exc)
-    return json_response(run_summary(run))
+    return json_response(result_json(service.resubmit(flow, run_id)))

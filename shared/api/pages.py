@@ -20,57 +20,51 @@ import logging
 import azure.functions as func
 from markupsafe import Markup
 
+from ..errors import FlowNotFound, InvalidQuery, KustoFlowsError, RunNotFound
+from ..history import RunQuery
 from ..runner import Trigger
-from ..runs.records import parse_status
 from ..runs.store import RunStoreUnavailable
-from ..service import FlowService, RunRefused
+from ..service import FlowService
 from .flows_view import describe_flows
 from .pages_layout import Links, button_form, html_page, redirect
 from .pages_views import error_body, flows_body, run_body, runs_body
 
-__all__ = ["flows_page", "resubmit_page", "run_now_page", "run_page", "runs_page"]
+__all__ = ["error_page", "flows_page", "resubmit_page", "run_now_page", "run_page",
+           "runs_page"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOP = 25
-MAX_TOP = 200
-MAX_CONTINUATION_CHARS = 4096
+
+class CrossSiteRequest(KustoFlowsError):
+    code = "CrossSiteRequest"
+    http_status = 403
+    title = "Refused"
 
 
-def _error(links: Links, status: int, title: str, message: str,
-           back: tuple[str, str] | None = None) -> func.HttpResponse:
-    back = back or ("All flows", links.flows())
-    return html_page(title, error_body(status, title, message, back), links=links,
-                     status=status, crumbs=[("My flows", links.flows()), (title, None)])
-
-
-def _store_down(links: Links, exc: Exception | str) -> func.HttpResponse:
-    log.warning("run history page: the run store cannot be read: %s", exc)
-    return _error(links, 503, "Run store unavailable",
-                  "The run store cannot be read right now, so the run history cannot be shown."
-                  " Runs still happen and are recorded when it is back; try again shortly.")
-
-
-_REFUSED_TITLES = {"FlowNotFound": "Flow not found", "FlowInvalid": "Flow is invalid",
-                   "WebhookDisabled": "Not a webhook flow", "FlowDisabled": "Flow is disabled",
-                   "RunNotFound": "Run not found", "TriggerBodyUnavailable": "Cannot resubmit"}
-
-
-def _refused(links: Links, exc: RunRefused, flow: str, run_id: str = "") -> func.HttpResponse:
-    if exc.code == "FlowNotFound":
-        back = None
-    elif run_id and exc.code != "RunNotFound":
-        back = ("Back to the run", links.run(flow, run_id))
-    else:
+def error_page(req: func.HttpRequest, exc: KustoFlowsError) -> func.HttpResponse:
+    """The page for an error a page handler raised (see `Route.call`): its title, its
+    message and hint, and a way back that fits where the visitor was."""
+    links = Links(req)
+    flow = req.route_params.get("flow") or req.route_params.get("name") or ""
+    run_id = req.route_params.get("run_id", "")
+    back = ("All flows", links.flows())
+    if flow and not isinstance(exc, FlowNotFound):
         back = ("Run history", links.runs(flow))
-    message = exc.message[0].upper() + exc.message[1:] + "."
-    return _error(links, exc.status, _REFUSED_TITLES.get(exc.code, "Refused"), message, back)
+        if run_id and not isinstance(exc, RunNotFound | RunStoreUnavailable):
+            back = ("Back to the run", links.run(flow, run_id))
+    message = exc.message[:1].upper() + exc.message[1:] + "."
+    if exc.hint:
+        message += f" {exc.hint[:1].upper()}{exc.hint[1:]}."
+    return html_page(exc.title, error_body(exc.http_status, exc.title, message, back),
+                     links=links, status=exc.http_status,
+                     crumbs=[("My flows", links.flows()), (exc.title, None)])
 
 
-def _cross_site(req: func.HttpRequest) -> bool:
-    """A form posted from another site (the browser says so): refused, so a page
+def _refuse_cross_site(req: func.HttpRequest, what: str) -> None:
+    """A form posted from another site (the browser says so) is refused, so a page
     elsewhere cannot start runs with a visitor's key."""
-    return (req.headers.get("sec-fetch-site") or "").lower() == "cross-site"
+    if (req.headers.get("sec-fetch-site") or "").lower() == "cross-site":
+        raise CrossSiteRequest(f"runs cannot be {what} from another site")
 
 
 # -------------------------------------------------------------------- GET
@@ -96,41 +90,21 @@ def flows_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse
 def runs_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     links = Links(req)
     name = req.route_params.get("name", "")
+    service.known_flow(name)
+    try:
+        query = RunQuery.parse(name, status=req.params.get("status"),
+                               top=req.params.get("top"),
+                               continuation=req.params.get("continuation"))
+    except InvalidQuery as exc:
+        raise InvalidQuery(exc.message, hint="start again from the newest runs") from exc
+    page = service.runs(query)
     loaded = service.flow(name)
-    if loaded is None and not service.problems_for(name):
-        return _error(links, 404, "Flow not found", f"There is no flow named '{name}'.")
-    back = ("Newest runs", links.runs(name))
-    raw_status = req.params.get("status", "")
-    try:
-        wanted = parse_status(raw_status)
-    except ValueError:
-        return _error(links, 400, "Unknown status filter",
-                      f"'{raw_status[:100]}' is not a run status; use succeeded, failed, "
-                      "timedout, running or abandoned.", back)
-    status = wanted.name.replace("_", "").lower() if wanted else ""
-    raw_top = req.params.get("top", "")
-    if raw_top and not (raw_top.isdigit() and 1 <= int(raw_top) <= MAX_TOP):
-        return _error(links, 400, "Bad page size",
-                      f"top must be a number from 1 to {MAX_TOP}.", back)
-    continuation = req.params.get("continuation") or None
-    if continuation and len(continuation) > MAX_CONTINUATION_CHARS:
-        return _error(links, 400, "Bad page link", "This 'older runs' link is not valid.", back)
-    if service.store is None:
-        return _store_down(links, "no run store")
-    try:
-        page = service.store.list_runs(name, top=int(raw_top or DEFAULT_TOP),
-                                       status=status or None, continuation=continuation)
-    except ValueError:
-        return _error(links, 400, "Bad page link",
-                      "This 'older runs' link is not valid for this flow and filter "
-                      "(it may be from another filter); start again from the newest runs.",
-                      back)
-    except RunStoreUnavailable as exc:
-        return _store_down(links, exc)
     description = loaded.flow.description.strip() if loaded else "This flow file is invalid."
     can_run_now = bool(loaded and loaded.flow.trigger.webhook and loaded.flow.enabled)
-    body = runs_body(name, description, page, links, service.now(), status,
-                     raw_top or None, continuation is not None, can_run_now)
+    status = query.status.lower() if query.status else ""
+    raw_top = req.params.get("top") or None
+    body = runs_body(name, description, page, links, service.now(), status, raw_top,
+                     query.continuation is not None, can_run_now)
     return html_page(f"{name} runs", body, links=links,
                      crumbs=[("My flows", links.flows()), (name, None)])
 
@@ -138,17 +112,7 @@ def runs_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
 def run_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     links = Links(req)
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    if service.store is None:
-        return _store_down(links, "no run store")
-    try:
-        found = service.store.get_run(flow, run_id)
-    except RunStoreUnavailable as exc:
-        return _store_down(links, exc)
-    if found is None:
-        back = (("Run history", links.runs(flow)) if service.flow(flow) else None)
-        return _error(links, 404, "Run not found", f"There is no run {run_id} of flow "
-                      f"'{flow}'. It may be older than the history keeps.", back)
-    record, steps = found
+    record, steps = service.get_run(flow, run_id)
     if service.flow(flow) is None:
         resubmit = Markup('<span class="muted small">The flow is not valid now: it '
                           'cannot be resubmitted.</span>')
@@ -171,12 +135,8 @@ def run_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
 def run_now_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     links = Links(req)
     name = req.route_params.get("name", "")
-    if _cross_site(req):
-        return _error(links, 403, "Refused", "Runs cannot be started from another site.")
-    try:
-        service.runnable_on_request(name)
-    except RunRefused as exc:
-        return _refused(links, exc, name)
+    _refuse_cross_site(req, "started")
+    service.runnable_on_request(name)
     run = service.run(name, Trigger(kind="webhook", body=None))
     return redirect(links.run(name, run.run_id))
 
@@ -184,14 +144,6 @@ def run_now_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespon
 def resubmit_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     links = Links(req)
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    if _cross_site(req):
-        return _error(links, 403, "Refused", "Runs cannot be resubmitted from another site.")
-    if service.store is None:
-        return _store_down(links, "no run store")
-    try:
-        run = service.resubmit(flow, run_id)
-    except RunRefused as exc:
-        return _refused(links, exc, flow, run_id)
-    except RunStoreUnavailable as exc:
-        return _store_down(links, exc)
+    _refuse_cross_site(req, "resubmitted")
+    run = service.resubmit(flow, run_id)
     return redirect(links.run(flow, run.run_id))

@@ -9,18 +9,27 @@ request, not at start-up: the pages and their templates cost nothing on a cold s
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KustoFlowsError
+
+if TYPE_CHECKING:
+    import azure.functions as func
 
 __all__ = ["ROUTES", "Route", "match_route"]
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any, Any], Any]
+Handler = Callable[[Any, "func.HttpRequest"], "func.HttpResponse"]
+
+
+class InternalError(KustoFlowsError):
+    code = "InternalError"
+    title = "Something went wrong"
 
 
 @dataclass(frozen=True)
@@ -32,28 +41,33 @@ class Route:
     template: str
     #: "module:function" in `shared.api`; called as handler(service, request).
     target: str
+    #: How errors are answered: "json" or "page" (an HTML error page).
+    answers: str = "json"
 
     def handler(self) -> Handler:
         module, function = self.target.split(":")
         return getattr(importlib.import_module(f"shared.api.{module}"), function)  # type: ignore[no-any-return]
 
-    def call(self, service: Any, req: Any) -> Any:
-        """The handler's answer; an unexpected error is logged and answered 500 (503 when
-        the run store is down), never a bare host error page."""
-        import azure.functions as func
-
-        from ..runs import RunStoreUnavailable
-
+    def call(self, service: Any, req: func.HttpRequest) -> func.HttpResponse:
+        """The handler's answer. A product error becomes its HTTP status with a JSON
+        error or an error page; anything else is logged and answered 500, never a
+        bare host error page."""
         try:
             return self.handler()(service, req)
-        except RunStoreUnavailable as exc:
-            log.error("%s: run store unavailable: %s", self.name, exc)
-            status, code, message = 503, "RunStoreUnavailable", str(exc)
+        except KustoFlowsError as exc:
+            log.log(logging.ERROR if exc.http_status >= 500 else logging.INFO,
+                    "%s: %s %s", self.name, exc.code, exc.message)
+            error = exc
         except Exception as exc:
             log.exception("%s failed", self.name)
-            status, code, message = 500, "InternalError", f"{type(exc).__name__}: {exc}"
-        body = json.dumps({"error": {"code": code, "message": message}})
-        return func.HttpResponse(body, status_code=status, mimetype="application/json")
+            error = InternalError(f"{type(exc).__name__}: {exc}")
+        if self.answers == "page":
+            from .pages import error_page
+
+            return error_page(req, error)
+        from .http import error_response
+
+        return error_response(error)
 
     def pattern(self) -> re.Pattern[str]:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template)
@@ -67,12 +81,12 @@ ROUTES: tuple[Route, ...] = (
     Route("list_flow_runs", "GET", "flows/{name}/runs", "http:list_runs"),
     Route("get_run", "GET", "runs/{flow}/{run_id}", "http:get_run"),
     Route("resubmit_run", "POST", "runs/{flow}/{run_id}/resubmit", "http:resubmit_run"),
-    Route("page_flows", "GET", "pages/flows", "pages:flows_page"),
-    Route("page_flow_runs", "GET", "pages/flows/{name}/runs", "pages:runs_page"),
-    Route("page_run", "GET", "pages/runs/{flow}/{run_id}", "pages:run_page"),
-    Route("page_run_now", "POST", "pages/flows/{name}/run", "pages:run_now_page"),
+    Route("page_flows", "GET", "pages/flows", "pages:flows_page", "page"),
+    Route("page_flow_runs", "GET", "pages/flows/{name}/runs", "pages:runs_page", "page"),
+    Route("page_run", "GET", "pages/runs/{flow}/{run_id}", "pages:run_page", "page"),
+    Route("page_run_now", "POST", "pages/flows/{name}/run", "pages:run_now_page", "page"),
     Route("page_resubmit", "POST", "pages/runs/{flow}/{run_id}/resubmit",
-          "pages:resubmit_page"),
+          "pages:resubmit_page", "page"),
 )
 
 

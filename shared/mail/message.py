@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Attachment", "EmailMessage", "Importance"]
+from markupsafe import Markup
+
+__all__ = ["Attachment", "EmailMessage", "HtmlWithParts", "Importance"]
 
 Importance = Literal["low", "normal", "high"]
 
@@ -28,6 +31,18 @@ class Attachment:
 
     def __str__(self) -> str:  # what `{{ steps.x.csv }}` shows inside a text template
         return f"{self.name} ({self.content_type}, {self.size} bytes)"
+
+
+class HtmlWithParts(Markup):
+    """Trusted HTML a step made, carrying the inline parts (charts) its `cid:` links
+    name, so a mail that shows it embeds exactly these parts."""
+
+    parts: tuple[Attachment, ...]
+
+    def __new__(cls, html: str, parts: Iterable[Attachment] = ()) -> HtmlWithParts:
+        made = super().__new__(cls, html)
+        made.parts = tuple(parts)
+        return made
 
 
 @dataclass

@@ -29,6 +29,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.errors import InvalidQuery
+
 __all__ = [
     "MAX_TICKS",
     "decode_token",
@@ -137,15 +139,15 @@ def encode_token(flow: str, status: str | None, position: Any) -> str | None:
 
 
 def decode_token(token: str, flow: str, status: str | None) -> Any:
-    """The position inside *token*; ValueError if it is malformed or was issued for
+    """The position inside *token*; InvalidQuery if it is malformed or was issued for
     another flow or status filter."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise ValueError("invalid continuation token") from exc
+        raise InvalidQuery("invalid continuation token") from exc
     if not isinstance(data, dict) or "p" not in data:
-        raise ValueError("invalid continuation token")
+        raise InvalidQuery("invalid continuation token")
     if data.get("f") != flow or data.get("s") != status:
-        raise ValueError("continuation token was issued for another flow or status filter")
+        raise InvalidQuery("continuation token was issued for another flow or status filter")
     return data["p"]

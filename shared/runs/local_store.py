@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shared.errors import InvalidQuery
 from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
 from shared.runs.keys import (
     decode_token,
@@ -235,7 +236,7 @@ class LocalRunStore:
     def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
                   continuation: str | None = None) -> RunPage:
         if top < 1:
-            raise ValueError("top must be at least 1")
+            raise InvalidQuery("top must be at least 1")
         top = min(top, 1000)
         wanted = parse_status(status)
         token_status = str(wanted) if wanted else None
@@ -245,7 +246,7 @@ class LocalRunStore:
             return RunPage([], None)
         after = decode_token(continuation, flow, token_status) if continuation else None
         if after is not None and not isinstance(after, str):
-            raise ValueError("invalid continuation token")
+            raise InvalidQuery("invalid continuation token")
 
         clauses, values = ["flow = ?"], [flow]
         for clause, value in (("status = ?", plan.stored), ("row_key >= ?", plan.key_at_least),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.errors import InvalidQuery
 from shared.results import RunResult, RunStatus, StepResult, StepStatus
 from shared.runs.keys import older_than_row_key
 from shared.runs.store import RunRecord, StepRecord
@@ -148,7 +149,7 @@ def parse_status(status: str | None) -> RunStatus | None:
         if wanted in (candidate.name.replace("_", "").lower(), candidate.value.lower()):
             return candidate
     names = ", ".join(s.name.lower() for s in RunStatus)
-    raise ValueError(f"unknown run status {status!r}: use one of {names}")
+    raise InvalidQuery(f"{status!r} is not a run status; use one of {names}")
 
 
 @dataclass(frozen=True)

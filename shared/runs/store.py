@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from shared.errors import KustoFlowsError
 from shared.results import RunResult, RunStatus, StepResult, StepStatus
 
 __all__ = [
@@ -30,12 +31,20 @@ __all__ = [
 ]
 
 
-class RunStoreUnavailable(RuntimeError):
+class RunStoreUnavailable(KustoFlowsError):
     """The run store could not be read (it is down or unreachable)."""
 
+    code = "RunStoreUnavailable"
+    http_status = 503
+    title = "Run store unavailable"
 
-class TriggerBodyUnavailable(ValueError):
+
+class TriggerBodyUnavailable(KustoFlowsError):
     """A run's trigger body was too large to keep, so the run cannot be resubmitted."""
+
+    code = "TriggerBodyUnavailable"
+    http_status = 409
+    title = "Cannot resubmit"
 
 
 @dataclass(frozen=True)
@@ -160,3 +169,6 @@ class RunStore(Protocol):
     def delete_older_than(self, cutoff: datetime, *, page_size: int = 100) -> int:
         """Delete runs started before *cutoff* and their steps; returns runs deleted."""
         ...
+
+    def close(self) -> None:
+        """Release connections and files; the store is not used after."""

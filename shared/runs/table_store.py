@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.errors import InvalidQuery
 from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
 from shared.runs.keys import (
     decode_token,
@@ -314,7 +315,7 @@ class TableRunStore:
     def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
                   continuation: str | None = None) -> RunPage:
         if top < 1:
-            raise ValueError("top must be at least 1")
+            raise InvalidQuery("top must be at least 1")
         top = min(top, _MAX_PAGE)
         wanted = parse_status(status)
         token_status = str(wanted) if wanted else None
@@ -324,7 +325,7 @@ class TableRunStore:
             return RunPage([], None)
         position = decode_token(continuation, flow, token_status) if continuation else None
         if position is not None and not isinstance(position, dict):
-            raise ValueError("invalid continuation token")
+            raise InvalidQuery("invalid continuation token")
 
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": flow_partition_key(flow)}

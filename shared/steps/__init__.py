@@ -1,37 +1,26 @@
-"""Actions: one module per kind; the runner finds each executor by action name.
-`condition` and `foreach` hold other steps, so the runner runs those itself."""
+"""Actions: one module each (its step model, its executor, its README line), and the
+one list that registers them. Adding an action is one module, its tests and one
+line in `DEFAULT_ACTIONS`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from .base import StepContext, StepOutcome
+from . import condition, email_send, foreach, kusto_command, kusto_query, kusto_visualize
+from .base import BlockOutcome, Blocks, StepContext, StepOutcome
+from .registry import Action, ActionRegistry
 
-__all__ = ["EXECUTORS", "StepContext", "StepOutcome"]
+__all__ = ["DEFAULT_ACTIONS", "REGISTRY", "Action", "ActionRegistry", "BlockOutcome", "Blocks",
+           "StepContext", "StepOutcome"]
 
+DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
+    kusto_query.ACTION,
+    kusto_visualize.ACTION,
+    kusto_command.ACTION,
+    email_send.ACTION,
+    condition.ACTION,
+    foreach.ACTION,
+)
 
-def _kusto_query(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    from .kusto_steps import run_query
-
-    return run_query(step, inputs, ctx)
-
-
-def _kusto_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    from .kusto_steps import run_visualize
-
-    return run_visualize(step, inputs, ctx)
-
-
-def _email_send(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    from .email_step import send_email
-
-    return send_email(step, inputs, ctx)
-
-
-EXECUTORS: dict[str, Callable[[Any, dict[str, Any], StepContext], StepOutcome]] = {
-    "kusto.query": _kusto_query,
-    "kusto.visualize": _kusto_visualize,
-    "kusto.command": _kusto_visualize,
-    "email.send": _email_send,
-}
+#: The actions of the product; the loader, the runner and the schema use it by default.
+REGISTRY = ActionRegistry(DEFAULT_ACTIONS)

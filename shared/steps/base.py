@@ -4,37 +4,62 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import FlowInvalid, RunTimedOut
-from ..mail.message import Attachment
-from ..model import Connection, Flow
-from ..settings import Settings
+from ..errors import RunTimedOut
+from ..model import Flow, StepModel
 
-__all__ = ["StepContext", "StepOutcome"]
+if TYPE_CHECKING:
+    from ..resources import Resources
+    from ..settings import Settings
+
+__all__ = ["BlockOutcome", "Blocks", "StepContext", "StepOutcome"]
 
 
 @dataclass
 class StepOutcome:
     outputs: dict[str, Any]
     summary: str = ""
+    #: A container (condition, foreach) whose nested steps failed: the step fails with
+    #: `NestedStepFailed`, and the failed step below it shows its own error.
+    nested_failed: bool = False
+
+
+@dataclass
+class BlockOutcome:
+    failed: bool
+    #: The outputs of the block's steps by id (for a block run in its own scope).
+    outputs: dict[str, Any]
+
+
+class Blocks(Protocol):
+    """What a control action may ask of the runner, in the scope of its own step."""
+
+    def evaluate(self, expression: str, *, field: str) -> Any: ...
+
+    def run_block(self, steps: Sequence[StepModel], prefix: str, *,
+                  extra: Mapping[str, Any] | None = None,
+                  own_scope: bool = False) -> BlockOutcome: ...
 
 
 @dataclass
 class StepContext:
-    settings: Settings
+    resources: Resources
     flow: Flow
-    connections: dict[str, Connection]
     run_id: str
     run_started_at: datetime
     #: time.monotonic() by which the whole run must end.
     deadline: float
     step_path: str = ""
-    #: Inline parts (charts) by content id, so an e-mail can embed what a step drew.
-    inline_parts: dict[str, Attachment] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    blocks: Blocks | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
@@ -44,15 +69,18 @@ class StepContext:
                                    "limits.run_timeout (capped by RUN_DEADLINE_SECONDS)")
         return left
 
-    def connection(self, name: str) -> Connection:
-        try:
-            return self.connections[name]
-        except KeyError:
-            raise FlowInvalid(f"unknown connection '{name}'",
-                              hint="add it to flows/connections.yaml") from None
+    def for_step(self, path: str, blocks: Blocks) -> StepContext:
+        return replace(self, step_path=path, blocks=blocks)
 
-    def for_step(self, path: str) -> StepContext:
-        clone = StepContext(self.settings, self.flow, self.connections, self.run_id,
-                            self.run_started_at, self.deadline, path, self.inline_parts,
-                            self.lock)
-        return clone
+    def evaluate(self, expression: str, *, field: str) -> Any:
+        return self._blocks().evaluate(expression, field=field)
+
+    def run_block(self, steps: Sequence[StepModel], prefix: str, *,
+                  extra: Mapping[str, Any] | None = None,
+                  own_scope: bool = False) -> BlockOutcome:
+        return self._blocks().run_block(steps, prefix, extra=extra, own_scope=own_scope)
+
+    def _blocks(self) -> Blocks:
+        if self.blocks is None:
+            raise RuntimeError("this context was not made by the runner for a step")
+        return self.blocks

@@ -1,76 +1,61 @@
-"""kusto.query ("Run query and list results"), kusto.visualize ("Run query and
-visualize results") and kusto.command ("Run control command and visualize
-results")."""
+"""kusto.visualize: the connector's "Run query and visualize results", and the
+rendering it shares with kusto.command: the report body (chart inline, capped table),
+the chart or table as a file, and the full result as CSV."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field, field_validator
 
 from ..errors import StepInputError
-from ..kusto.backend import KustoRequest
-from ..kusto.connections import backend_for
-from ..kusto.params import prepare_parameters
-from ..kusto.reader import CollectSink, GuardedSink, ResultTable
+from ..kusto.reader import GuardedSink
 from ..kusto.render_hint import render_hint
-from ..mail.message import Attachment
+from ..mail.message import Attachment, HtmlWithParts
+from ..model import Static
 from ..render.capture import RenderCapture
 from ..render.report import deep_link, report_html
 from ..render.table import html_table
 from .base import StepContext, StepOutcome
+from .kusto_common import ChartFields, VisualKustoStep, kusto_request, refuse_command
+from .registry import Action
 
-__all__ = ["run_query", "run_visualize"]
+if TYPE_CHECKING:
+    from ..render.charts import ChartSpec
 
-
-def _request(step: Any, inputs: dict[str, Any], ctx: StepContext, text: str,
-             is_command: bool) -> tuple[Any, KustoRequest]:
-    connection = ctx.connection(step.connection)
-    backend = backend_for(connection, ctx.settings)
-    parameters = inputs.get("parameters") or {}
-    if not isinstance(parameters, dict):
-        raise StepInputError("parameters must be a mapping of name: value")
-    request = KustoRequest(
-        database=step.database or connection.database or "",
-        text=text,
-        parameters=prepare_parameters(text, parameters),
-        is_command=is_command,
-        timeout=min(ctx.flow.limits.request_timeout, ctx.remaining()),
-    )
-    return backend, request
+__all__ = ["ACTION", "KustoVisualizeStep", "chart_spec", "visualize"]
 
 
-def run_query(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    backend, request = _request(step, inputs, ctx, step.query, False)
-    sink = CollectSink()
-    limits = ctx.flow.limits
-    started = time.perf_counter()
-    backend.execute(request, GuardedSink(sink, limits.max_records, limits.max_bytes))
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    primary = sink.primary or ResultTable("PrimaryResult", [])
-    outputs = {
-        "rows": primary.rows,
-        "columns": [c.to_dict() for c in primary.columns],
-        "row_count": len(primary.rows),
-        "tables": [t.to_dict() for t in sink.tables],
-        "elapsed_ms": round(elapsed_ms, 1),
-    }
-    return StepOutcome(outputs, f"{len(primary.rows):,} rows")
+class KustoVisualizeStep(VisualKustoStep):
+    """Run query and visualize results."""
+
+    action: Literal["kusto.visualize"]
+    query: Annotated[str, Static, Field(
+        description="KQL; static text: pass values with parameters")]
+
+    _not_a_command = field_validator("query")(refuse_command)
 
 
-def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOutcome:
-    is_command = step.action == "kusto.command"
-    text = step.command if is_command else step.query
-    backend, request = _request(step, inputs, ctx, text, is_command)
-    chart_kind = step.chart
-    capture = RenderCapture(step.max_table_rows, keep_rows=chart_kind != "table")
+def run_visualize(step: KustoVisualizeStep, inputs: Mapping[str, Any], ctx: StepContext
+                  ) -> StepOutcome:
+    return visualize(step, step.query, inputs, ctx, is_command=False)
+
+
+def visualize(step: VisualKustoStep, text: str, inputs: Mapping[str, Any], ctx: StepContext,
+              *, is_command: bool) -> StepOutcome:
+    backend, request = kusto_request(step, inputs, ctx, text, is_command=is_command)
+    capture = RenderCapture(step.max_table_rows, keep_rows=step.chart != "table")
     limits = ctx.flow.limits
     started = time.perf_counter()
     info = backend.execute(request, GuardedSink(capture, limits.max_records, limits.max_bytes))
     elapsed_ms = (time.perf_counter() - started) * 1000
 
-    spec = _chart_spec(step, inputs, info.visualization or render_hint(text))
+    spec = chart_spec(step, inputs, info.visualization or render_hint(text))
     table = html_table(capture.columns, capture.head, capture.total, step.max_table_rows)
-    title = inputs.get("title") or spec_title(spec) or step.id.replace("_", " ")
+    title = str(inputs.get("title") or (spec.title if spec else "") or step.id.replace("_", " "))
     chart_attachment = None
     if spec is not None:
         from ..render.charts import ChartError, render_chart
@@ -84,8 +69,6 @@ def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOu
                      "chart: table") from None
         content_id = f"{step.id}-chart-{ctx.run_id[:8]}@kusto-flows"
         chart_attachment = Attachment(f"{step.id}.png", "image/png", chart.png, content_id)
-        with ctx.lock:
-            ctx.inline_parts[content_id] = chart_attachment
     capture.rows = []
     link = deep_link(backend.cluster, request.database, text)
     body = report_html(title=title, flow=ctx.flow.name, step=step.id,
@@ -97,7 +80,7 @@ def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOu
                     table=table, link=link)).encode("utf-8"))
     csv_file = Attachment(f"{step.id}.csv", "text/csv", capture.csv_bytes())
     outputs = {
-        "body_html": body,
+        "body_html": HtmlWithParts(body, [chart_attachment] if chart_attachment else []),
         "table_html": table,
         "chart": chart_attachment,
         "attachment": chart_attachment or table_file,
@@ -112,18 +95,13 @@ def run_visualize(step: Any, inputs: dict[str, Any], ctx: StepContext) -> StepOu
     return StepOutcome(outputs, f"{capture.total:,} rows, {kind}")
 
 
-def spec_title(spec: Any) -> str:
-    return getattr(spec, "title", "") if spec is not None else ""
-
-
-def _chart_spec(step: Any, inputs: dict[str, Any], visualization: Any) -> Any:
+def chart_spec(step: ChartFields, inputs: Mapping[str, Any], visualization: Any
+               ) -> ChartSpec | None:
     """None for a table; otherwise the ChartSpec to draw. `chart: auto` draws what the
     query's own `| render` asks for (a table without one); the step's title, x, y and
     series override the render's."""
     if step.chart == "table":
         return None
-    from dataclasses import replace
-
     from ..render.charts import ChartSpec, chart_from_render_hint
 
     title = str(inputs.get("title") or "")
@@ -136,3 +114,16 @@ def _chart_spec(step: Any, inputs: dict[str, Any], visualization: Any) -> Any:
         return replace(spec, **{k: v for k, v in overrides.items() if v})
     return ChartSpec(kind=step.chart, x=step.x, y=tuple(step.y), series=step.series,
                      title=title)
+
+
+ACTION = Action(
+    KustoVisualizeStep, run_visualize, title="Run query and visualize results",
+    fields_doc="the fields of `kusto.query`, plus `chart` (`table`, `pie`, `timechart`, "
+               "`bar`, `column`, `line`, `area`, `auto` = the query's own `render`), "
+               "`title`, `x`, `y`, `series`, `max_table_rows` (100)",
+    outputs_doc="`body_html` (e-mail-safe HTML: chart inline, table below, \"showing N of "
+                "M rows\"), `chart` (PNG with a content id), `attachment` (the chart, or "
+                "the HTML table), `csv` (the full result), `deep_link` (https clusters: the "
+                "query in the Azure Data Explorer web UI), `table_html`, `rows` (the first "
+                "rows), `row_count`, `columns`, `elapsed_ms`",
+)

@@ -1,0 +1,109 @@
+"""`run` and `resubmit`: run a flow now and show each step as it happens."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import FlowInvalid, KustoFlowsError
+from ..loader import find_flow
+from ..results import RunResult, RunStatus, StepResult
+from ..runner import Trigger
+from ..service import FlowService
+from ..settings import Settings
+from .format import STEP_ICONS, error_lines, moment
+
+__all__ = ["Progress", "cmd_resubmit", "cmd_run", "print_problems"]
+
+
+class Progress:
+    """Prints each step as it starts and ends."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def run_started(self, run: RunResult) -> None:
+        self._say(f"▶ {run.flow}  run {run.run_id}  ({run.trigger_kind})")
+
+    def step_started(self, run: RunResult, path: str, action: str) -> None:
+        self._say(f"  {'  ' * path.count('.')}… {path} [{action}]")
+
+    def step_finished(self, run: RunResult, step: StepResult) -> None:
+        depth = "  " * step.path.count(".")
+        line = (f"  {depth}{STEP_ICONS[step.status]} {step.path} {step.status} "
+                f"in {step.duration_ms:,.0f} ms")
+        self._say(line + (f": {step.summary}" if step.summary else ""))
+        if step.error:
+            for text in error_lines(depth, step.status, step.error.code, step.error.message,
+                                    step.error.hint):
+                self._say(text)
+
+    def run_finished(self, run: RunResult) -> None:
+        counts: dict[str, int] = {}
+        for step in run.steps:
+            counts[step.status] = counts.get(step.status, 0) + 1
+        parts = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+        self._say(f"■ {run.flow} {run.status} in {run.duration_ms / 1000:,.2f} s ({parts})")
+
+
+def print_problems(exc: KustoFlowsError) -> None:
+    """An error on stderr; an invalid flow as its problems, one a line."""
+    problems = exc.problems if isinstance(exc, FlowInvalid) else []
+    for problem in problems or [exc]:
+        print(problem, file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        path = find_flow(args.flow, settings.flows_dir)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        body = json.loads(args.body) if args.body else None
+    except json.JSONDecodeError as exc:
+        print(f"--body is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        service = FlowService.for_file(settings, path)
+    except FlowInvalid as exc:
+        print_problems(exc)
+        return 1
+    with service:
+        (name,) = service.catalog.flows
+        run = service.run(name, Trigger(kind="manual", body=body), chain=False,
+                          observers=[Progress(sys.stdout)])
+    _print_previews(run)
+    return 0 if run.status == RunStatus.SUCCEEDED else 1
+
+
+def cmd_resubmit(args: argparse.Namespace, settings: Settings) -> int:
+    from .history import split_run_ref
+
+    flow, run_id = split_run_ref(args.run_id)
+    with FlowService.load(settings) as service:
+        try:
+            record, _ = service.find_run(run_id, flow)
+            print(f"resubmitting run {record.run_id} of {record.flow} ({record.status}, "
+                  f"{moment(record.started_at)} UTC) with its trigger body")
+            run = service.resubmit(record.flow, record.run_id, chain=False,
+                                   observers=[Progress(sys.stdout)])
+        except KustoFlowsError as exc:
+            print_problems(exc)
+            return 1
+    _print_previews(run)
+    return 0 if run.status == RunStatus.SUCCEEDED else 1
+
+
+def _print_previews(run: RunResult) -> None:
+    for step in run.steps:
+        preview = step.outputs.get("preview") if step.outputs else None
+        if preview:
+            print(f"  e-mail preview: {Path(preview).resolve()}")
+            print(f"  e-mail (.eml):  {Path(step.outputs['eml']).resolve()}")

@@ -1,0 +1,71 @@
+"""The process-wide clients a run uses, owned by the service and handed to steps
+through their context: a Kusto backend per connection, the mail sender with its
+credential, and the run store. Nothing below the service reads the environment:
+what these need comes from `Settings` (secrets by app-setting name included).
+
+Each is made on first use and reused across runs, so a warm Functions instance keeps
+its HTTP sessions and token caches; `close()` releases them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import FlowInvalid
+from .model import Connection
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .kusto.backend import KustoBackend
+    from .mail.sender import MailSender
+    from .runs import RunStore
+
+__all__ = ["Resources"]
+
+
+class Resources:
+    def __init__(self, settings: Settings, connections: Mapping[str, Connection],
+                 store: RunStore | None = None) -> None:
+        self.settings = settings
+        self.connections = dict(connections)
+        self.store = store
+        self._backends: dict[tuple[Any, ...], KustoBackend] = {}
+        self._mail: MailSender | None = None
+        self._lock = threading.Lock()
+
+    def connection(self, name: str) -> Connection:
+        try:
+            return self.connections[name]
+        except KeyError:
+            raise FlowInvalid(f"unknown connection '{name}'",
+                              hint="add it to flows/connections.yaml") from None
+
+    def kusto(self, connection: Connection) -> KustoBackend:
+        from .kusto.connections import build_backend, connection_key
+
+        key = connection_key(connection)
+        with self._lock:
+            backend = self._backends.get(key)
+            if backend is None:
+                backend = self._backends[key] = build_backend(connection, self.settings)
+            return backend
+
+    def mail_sender(self) -> MailSender:
+        with self._lock:
+            if self._mail is None:
+                from .mail.sender import mail_sender_for
+
+                self._mail = mail_sender_for(self.settings)
+            return self._mail
+
+    def close(self) -> None:
+        """Release the clients and close the run store."""
+        with self._lock:
+            mail, self._mail = self._mail, None
+            self._backends.clear()
+        if mail is not None:
+            mail.close()
+        if self.store is not None:
+            self.store.close()

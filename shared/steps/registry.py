@@ -1,0 +1,147 @@
+"""The actions a flow may use, and everything that follows from that list: the model
+a flow file is read with (its discriminated union of step models), the JSON Schema,
+the README's action table, and each action's executor for the runner.
+
+    registry = ActionRegistry([kusto_query.ACTION, email_send.ACTION, ...])
+    flow = registry.flow_model.model_validate(data)
+    registry.action(step.action).run(step, inputs, ctx)
+
+A registry is an immutable value: `with_actions` gives a new one with more actions
+(the tests add an action of their own that way), so nothing global is patched.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, Union, get_args
+
+from pydantic import Field, create_model
+
+from ..model import Flow, Nested, StepModel
+
+if TYPE_CHECKING:
+    from .base import StepContext, StepOutcome
+
+__all__ = ["Action", "ActionRegistry", "Executor"]
+
+S = TypeVar("S", bound=StepModel)
+
+#: What runs a step: its model instance, its rendered inputs, its context.
+Executor = Callable[[S, Mapping[str, Any], "StepContext"], "StepOutcome"]
+
+
+@dataclass(frozen=True)
+class Action(Generic[S]):
+    """One action: its step model, its executor and its line in the README."""
+
+    model: type[S]
+    run: Executor[S]
+    #: The connector's name for it, or what it does in a few words.
+    title: str
+    #: The README's "fields" and "outputs" cells (Markdown).
+    fields_doc: str
+    outputs_doc: str
+    #: True when running it changes something outside the run (mail, commands, HTTP):
+    #: such steps must not be repeated blindly.
+    writes: bool = False
+
+    @property
+    def name(self) -> str:
+        (value,) = get_args(self.model.model_fields["action"].annotation)
+        return str(value)
+
+
+_ANY_STEP = "AnyStep"
+
+
+def _with_registry_steps(model: type[S]) -> type[S]:
+    """*model* itself, or for a container (a field marked `Nested`) a subclass whose
+    nested steps are a forward reference to the registry's union, resolved when the
+    registry rebuilds it: each registry reads nested steps with its own actions."""
+    nested = {name: info for name, info in model.model_fields.items()
+              if model.field_role(name) == "nested"}
+    if not nested:
+        return model
+    fields: dict[str, Any] = {
+        name: (Annotated[list[ForwardRef(_ANY_STEP)], Nested], copy.copy(info))  # type: ignore[misc]
+        for name, info in nested.items()}
+    return create_model(model.__name__, __base__=model, __module__=model.__module__, **fields)
+
+
+class ActionRegistry:
+    def __init__(self, actions: Iterable[Action[Any]]) -> None:
+        self._actions: dict[str, Action[Any]] = {}
+        for action in actions:
+            if action.name in self._actions:
+                raise ValueError(f"action '{action.name}' is registered twice")
+            self._actions[action.name] = action
+        # The class steps are read as (a container's registry subclass) -> its action.
+        self._by_concrete: dict[type[StepModel], Action[Any]] = {}
+        self.step_union, self.flow_model = self._build_models()
+
+    def with_actions(self, *actions: Action[Any]) -> ActionRegistry:
+        return ActionRegistry([*self._actions.values(), *actions])
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._actions)
+
+    @property
+    def actions(self) -> tuple[Action[Any], ...]:
+        return tuple(self._actions.values())
+
+    def action(self, name: str) -> Action[Any]:
+        return self._actions[name]
+
+    def for_step(self, step: StepModel) -> Action[Any]:
+        return self._by_concrete.get(type(step)) or self._actions[step.action]
+
+    def nested_keys(self, action: str) -> tuple[str, ...]:
+        """The keys of a step mapping of *action* that hold nested steps, in field order
+        (`then`, `else`; `steps`); none for an unknown action."""
+        found = self._actions.get(action)
+        if found is None:
+            return ()
+        return tuple(info.alias or name for name, info in found.model.model_fields.items()
+                     if found.model.field_role(name) == "nested")
+
+    @cached_property
+    def all_nested_keys(self) -> frozenset[str]:
+        return frozenset(key for name in self._actions for key in self.nested_keys(name))
+
+    # ----------------------------------------------------------------- models
+
+    def _build_models(self) -> tuple[Any, type[Flow]]:
+        members: list[type[StepModel]] = []
+        containers: list[type[StepModel]] = []
+        for action in self._actions.values():
+            model = _with_registry_steps(action.model)
+            if model is not action.model:
+                containers.append(model)
+            self._by_concrete[model] = action
+            members.append(model)
+        # A union made at run time from the registered models: only pydantic reads it.
+        union: Any = Annotated[Union[tuple(members)],  # noqa: UP007
+                               Field(discriminator="action")]
+        for model in containers:
+            model.model_rebuild(_types_namespace={_ANY_STEP: union})
+        flow_model = create_model("Flow", __base__=Flow, __module__=Flow.__module__,
+                                  steps=(list[union], Field(min_length=1)))
+        return union, flow_model
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = self.flow_model.model_json_schema(by_alias=True)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        return schema
+
+    # ----------------------------------------------------------------- README
+
+    def markdown_table(self) -> str:
+        """The README's action table, one row an action in registry order."""
+        rows = ["| action | fields | outputs |", "|---|---|---|"]
+        rows += [f"| `{a.name}` | {a.fields_doc} | {a.outputs_doc} |" for a in self.actions]
+        return "\n".join(rows)
+
