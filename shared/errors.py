@@ -33,13 +33,25 @@ __all__ = [
 
 
 class KustoFlowsError(Exception):
-    """Anything the product reports to its user: the run record, the CLI or HTTP."""
+    """Anything the product reports to its user: the run record, the CLI or HTTP.
+
+    A subclass states what sets it apart in its class line:
+    `class FlowNotFound(KustoFlowsError, http_status=404, title="Flow not found")`;
+    its code is its class name unless given (`code="InvalidInput"`).
+    """
 
     code: ClassVar[str] = "KustoFlowsError"
     #: The HTTP status this error answers with when it reaches a route.
     http_status: ClassVar[int] = 500
     #: Words for a page's title.
     title: ClassVar[str] = "Error"
+
+    def __init_subclass__(cls, *, code: str = "", http_status: int = 0, title: str = "",
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = code or cls.__name__
+        cls.http_status = http_status or cls.http_status
+        cls.title = title or cls.title
 
     def __init__(self, message: str, *, hint: str = "", step: str = "") -> None:
         super().__init__(message)
@@ -64,12 +76,8 @@ class KustoFlowsError(Exception):
 FlowError = KustoFlowsError
 
 
-class FlowInvalid(KustoFlowsError):
+class FlowInvalid(KustoFlowsError, http_status=422, title="Flow is invalid"):
     """A flow (file) that cannot run; `problems` lists what is wrong, where known."""
-
-    code = "FlowInvalid"
-    http_status = 422
-    title = "Flow is invalid"
 
     def __init__(self, message: str, *, hint: str = "", step: str = "",
                  problems: Sequence[object] = ()) -> None:
@@ -83,46 +91,36 @@ class FlowInvalid(KustoFlowsError):
         return data
 
 
-class TemplateError(KustoFlowsError):
-    code = "TemplateError"
-    http_status = 422
+class TemplateError(KustoFlowsError, http_status=422):
+    """A template or expression of the flow failed (a typo, a missing value)."""
 
 
-class StepInputError(KustoFlowsError):
+class StepInputError(KustoFlowsError, code="InvalidInput", http_status=422):
     """A step's resolved inputs are unusable (wrong type, bad address, ...)."""
 
-    code = "InvalidInput"
-    http_status = 422
+
+class KustoQueryError(KustoFlowsError, http_status=502):
+    """The cluster refused the query or command (syntax, semantics, permissions)."""
 
 
-class KustoQueryError(KustoFlowsError):
-    code = "KustoQueryError"
-    http_status = 502
+class KustoUnavailable(KustoFlowsError, http_status=503):
+    """The cluster could not be reached, or kept failing after retries."""
 
 
-class KustoUnavailable(KustoFlowsError):
-    code = "KustoUnavailable"
-    http_status = 503
+class AuthFailed(KustoFlowsError, http_status=502):
+    """No token for the cluster or the mail service."""
 
 
-class AuthFailed(KustoFlowsError):
-    code = "AuthFailed"
-    http_status = 502
+class RequestTimeout(KustoFlowsError, http_status=504):
+    """One request took longer than `request_timeout`."""
 
 
-class RequestTimeout(KustoFlowsError):
-    code = "RequestTimeout"
-    http_status = 504
+class LimitExceeded(KustoFlowsError, http_status=422):
+    """A result over `max_records` or `max_bytes`."""
 
 
-class LimitExceeded(KustoFlowsError):
-    code = "LimitExceeded"
-    http_status = 422
-
-
-class EmailFailed(KustoFlowsError):
-    code = "EmailFailed"
-    http_status = 502
+class EmailFailed(KustoFlowsError, http_status=502):
+    """The mail was not accepted (or its outcome is unknown: see `operation_id`)."""
 
     def __init__(self, message: str, *, hint: str = "", step: str = "",
                  operation_id: str = "") -> None:
@@ -130,40 +128,27 @@ class EmailFailed(KustoFlowsError):
         self.operation_id = operation_id
 
 
-class RunTimedOut(KustoFlowsError):
-    code = "RunTimedOut"
-    http_status = 504
+class RunTimedOut(KustoFlowsError, http_status=504):
+    """The whole run passed its deadline."""
 
 
 # ------------------------------------------------------------ requests refused
 
-class FlowNotFound(KustoFlowsError):
-    code = "FlowNotFound"
-    http_status = 404
-    title = "Flow not found"
+class FlowNotFound(KustoFlowsError, http_status=404, title="Flow not found"):
+    """No flow of that name in the flows folder."""
 
 
-class RunNotFound(KustoFlowsError):
-    code = "RunNotFound"
-    http_status = 404
-    title = "Run not found"
+class RunNotFound(KustoFlowsError, http_status=404, title="Run not found"):
+    """No run of that id in the flow's history."""
 
 
-class WebhookDisabled(KustoFlowsError):
-    code = "WebhookDisabled"
-    http_status = 403
-    title = "Not a webhook flow"
+class WebhookDisabled(KustoFlowsError, http_status=403, title="Not a webhook flow"):
+    """The flow cannot be run on request: its trigger has no `webhook: true`."""
 
 
-class FlowDisabled(KustoFlowsError):
-    code = "FlowDisabled"
-    http_status = 409
-    title = "Flow is disabled"
+class FlowDisabled(KustoFlowsError, http_status=409, title="Flow is disabled"):
+    """The flow file says `enabled: false`."""
 
 
-class InvalidQuery(KustoFlowsError):
+class InvalidQuery(KustoFlowsError, http_status=400, title="Bad request"):
     """A bad paging or filter value in a request (top, status, continuation)."""
-
-    code = "InvalidQuery"
-    http_status = 400
-    title = "Bad request"

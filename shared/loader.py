@@ -52,7 +52,7 @@ class FlowProblem:
         return prefix + (", ".join(where) + ": " if where else "") + self.message
 
 
-class FlowFileInvalid(FlowInvalid):
+class FlowFileInvalid(FlowInvalid, code="FlowInvalid"):
     """A flow file that did not load; `problems` says where and why."""
 
     def __init__(self, problems: list[FlowProblem]) -> None:

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SETTING_NAMES", "Settings", "schedule_override_setting"]
+from .errors import KustoFlowsError
+
+__all__ = ["SETTING_NAMES", "SettingInvalid", "Settings", "schedule_override_setting"]
+
+
+class SettingInvalid(KustoFlowsError, http_status=500):
+    """An app setting the code reads has a value it cannot use."""
 
 #: Every environment variable the code reads, with what it does. Names ending in
 #: `__` are prefixes (one setting per flow).
@@ -57,7 +63,7 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError as exc:
-        raise ValueError(f"app setting {name} must be a number, got {raw!r}") from exc
+        raise SettingInvalid(f"app setting {name} must be a number, got {raw!r}") from exc
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,18 @@ from typing import Any
 
 import yaml
 
+from .errors import KustoFlowsError
+
 __all__ = ["LineMap", "YamlProblem", "load_with_lines"]
 
 Path = tuple[str | int, ...]
 
 
-class YamlProblem(ValueError):
+class YamlProblem(KustoFlowsError, code="FlowInvalid", http_status=422):
+    """A file that is not valid YAML (or repeats a key), at `line`."""
+
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
-        self.message = message
         self.line = line
 
 

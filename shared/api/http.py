@@ -25,14 +25,12 @@ __all__ = ["error_response", "get_run", "health", "json_response", "list_flows",
            "resubmit_run", "run_webhook"]
 
 
-class BodyTooLarge(KustoFlowsError):
-    code = "BodyTooLarge"
-    http_status = 413
+class BodyTooLarge(KustoFlowsError, http_status=413):
+    """A webhook body over WEBHOOK_MAX_BODY_BYTES."""
 
 
-class InvalidJson(KustoFlowsError):
-    code = "InvalidJson"
-    http_status = 400
+class InvalidJson(KustoFlowsError, http_status=400):
+    """A webhook body that is not JSON."""
 
 
 def json_response(payload: Any, status: int = 200) -> func.HttpResponse:

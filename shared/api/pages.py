@@ -35,10 +35,8 @@ __all__ = ["error_page", "flows_page", "resubmit_page", "run_now_page", "run_pag
 log = logging.getLogger(__name__)
 
 
-class CrossSiteRequest(KustoFlowsError):
-    code = "CrossSiteRequest"
-    http_status = 403
-    title = "Refused"
+class CrossSiteRequest(KustoFlowsError, http_status=403, title="Refused"):
+    """A form posted from another site."""
 
 
 def error_page(req: func.HttpRequest, exc: KustoFlowsError) -> func.HttpResponse:

@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, "func.HttpRequest"], "func.HttpResponse"]
 
 
-class InternalError(KustoFlowsError):
-    code = "InternalError"
-    title = "Something went wrong"
+class InternalError(KustoFlowsError, title="Something went wrong"):
+    """Anything a handler raised that is not a product error: a bug, answered 500."""
 
 
 @dataclass(frozen=True)

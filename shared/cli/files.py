@@ -8,14 +8,28 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..loader import CONNECTIONS_FILE, FlowFileInvalid, load_connections, load_flow, load_folder
 from ..schedule import effective_schedule, parse_schedule
 from ..settings import Settings
 from ..steps import REGISTRY
+from .parsing import new_command
 
-__all__ = ["cmd_actions", "cmd_schedule", "cmd_schema", "cmd_validate"]
+__all__ = ["add_commands"]
+
+
+def add_commands(sub: Any) -> None:
+    validate = new_command(sub, "validate", cmd_validate,
+                           "check flow files; exit 1 on any problem")
+    validate.add_argument("path", nargs="?", help="a flow file or folder (default: flows/)")
+    new_command(sub, "schema", cmd_schema, "print the JSON Schema of a flow file")
+    new_command(sub, "actions", cmd_actions, "print the table of actions (as in the README)")
+    schedule = new_command(sub, "schedule", cmd_schedule,
+                           "next fire times of each scheduled flow")
+    schedule.add_argument("path", nargs="?", help="flows folder (default: flows/)")
+    schedule.add_argument("--count", type=int, default=3)
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:

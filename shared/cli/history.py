@@ -7,17 +7,50 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidQuery, KustoFlowsError
-from ..history import RunQuery, run_json
+from ..history import DEFAULT_TOP, MAX_TOP, RunQuery, run_json
 from ..runs import RunRecord, StepRecord
 from ..service import FlowService
 from ..settings import Settings
 from .format import STEP_ICONS, duration, error_lines, moment, print_table, run_status
+from .parsing import STATUSES, new_command, status_arg, top_arg
 
-__all__ = ["PROG", "cmd_runs", "cmd_runs_show", "split_run_ref"]
+__all__ = ["PROG", "add_commands", "split_run_ref"]
 
 PROG = "python -m shared"
+
+
+def add_commands(sub: Any) -> None:
+    runs = new_command(
+        sub, "runs", cmd_runs, "run history: a table of runs, newest first",
+        "A table of runs, newest first: start (UTC), duration, status, trigger, failing "
+        "step (with its error code) and run id. Without FLOW, the runs of every flow in the "
+        "flows folder are merged into one list, newest first: --top counts runs overall, "
+        "not per flow.",
+        epilog=f"One run and its steps: {PROG} runs show RUN_ID. "
+        f"(To list a flow that is named 'show': {PROG} runs -- show.)")
+    runs.add_argument("flow", nargs="?", metavar="FLOW",
+                      help="only this flow's runs (a flow name)")
+    runs.add_argument("--status", type=status_arg, metavar="STATUS",
+                      help=f"only runs with this status: {STATUSES}")
+    runs.add_argument("--top", type=top_arg, default=DEFAULT_TOP, metavar="N",
+                      help=f"runs per page, 1 to {MAX_TOP} (default: {DEFAULT_TOP})")
+    runs.add_argument("--continuation", metavar="TOKEN",
+                      help="the next page: the token printed under the previous page "
+                      "(give the same FLOW and --status)")
+    show = new_command(
+        sub, "runs show", cmd_runs_show,
+        "one run and its steps, with each failed step's error",
+        "One run: flow, status, trigger, start, duration, the run it resubmits, and each "
+        "step with its status, duration, summary and, for a failed step, the error code, "
+        "message and hint. Exit 1 when there is no such run.")
+    show.add_argument("run_id", metavar="RUN_ID",
+                      help="a run id (looked up in every flow of the flows folder), or "
+                      "FLOW/RUN_ID (also finds runs of a flow no longer in the folder)")
+    show.add_argument("--json", action="store_true",
+                      help="the run as JSON, in the shape the HTTP API answers with")
 
 
 def split_run_ref(text: str) -> tuple[str | None, str]:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..errors import FlowInvalid, KustoFlowsError
 from ..loader import find_flow
@@ -15,8 +15,24 @@ from ..runner import Trigger
 from ..service import FlowService
 from ..settings import Settings
 from .format import STEP_ICONS, error_lines, moment
+from .parsing import new_command
 
-__all__ = ["Progress", "cmd_resubmit", "cmd_run", "print_problems"]
+__all__ = ["Progress", "add_commands", "print_problems"]
+
+
+def add_commands(sub: Any) -> None:
+    run = new_command(sub, "run", cmd_run, "run a flow now and show each step")
+    run.add_argument("flow", help="flow name or path to its .yaml")
+    run.add_argument("--body", help="JSON given to the flow as trigger.body")
+    resubmit = new_command(
+        sub, "resubmit", cmd_resubmit,
+        "run a recorded run's flow again with the same trigger body",
+        "Runs the flow of RUN_ID again with the same trigger body (trigger kind "
+        "'resubmit'), records the new run as resubmitted from RUN_ID and shows each step, "
+        "like `run`. As with `run`, flows chained after it (trigger.after) are not "
+        "started. Exit 1 when the run is unknown, its body was too large to keep, or the "
+        "new run does not succeed.")
+    resubmit.add_argument("run_id", metavar="RUN_ID", help="a run id, or FLOW/RUN_ID")
 
 
 class Progress:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from shared.errors import KustoFlowsError
 from shared.kusto.types import Column
 
 __all__ = [
@@ -55,7 +56,7 @@ _RENDER_KINDS = {
 }
 
 
-class ChartError(ValueError):
+class ChartError(KustoFlowsError, code="InvalidInput", http_status=422):
     """The spec and the result do not make a chart; the message says why, naming
     the columns (and their types) it saw."""
 

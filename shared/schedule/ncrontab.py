@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 
+from ..errors import KustoFlowsError
+
 __all__ = [
     "CronFields",
     "ScheduleError",
@@ -29,7 +31,7 @@ __all__ = [
 _SEARCH_YEARS = 400
 
 
-class ScheduleError(ValueError):
+class ScheduleError(KustoFlowsError, code="FlowInvalid", http_status=422):
     """A schedule or time zone a user wrote is invalid; the message says what to change."""
 
 

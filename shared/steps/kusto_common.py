@@ -14,8 +14,8 @@ from ..kusto.params import prepare_parameters
 from ..model import Static, StepModel
 from .base import StepContext
 
-__all__ = ["CHART_KINDS", "ChartFields", "KustoStep", "VisualKustoStep", "is_command_text",
-           "kusto_request", "refuse_command"]
+__all__ = ["CHART_KINDS", "ChartFields", "KustoStep", "QueryText", "VisualKustoStep",
+           "is_command_text", "kusto_request"]
 
 CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area")
 ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line", "area"]
@@ -48,17 +48,25 @@ class VisualKustoStep(KustoStep, ChartFields):
     """A Kusto step that renders its result: kusto.visualize and kusto.command."""
 
 
+class QueryText(BaseModel):
+    """The `query` of the query actions: static KQL that is not a control command."""
+
+    query: Annotated[str, Static, Field(
+        description="KQL; static text: pass values with parameters")]
+
+    @field_validator("query")
+    @classmethod
+    def _not_a_command(cls, value: str) -> str:
+        if is_command_text(value):
+            raise ValueError("this text is a control command (it starts with '.'): "
+                             "use the kusto.command action for it")
+        return value
+
+
 def is_command_text(text: str) -> bool:
     """A control command: its first line that is not a `//` comment starts with '.'."""
     lines = [line for line in text.splitlines() if not line.strip().startswith("//")]
     return "\n".join(lines).strip().startswith(".")
-
-
-def refuse_command(value: str) -> str:
-    if is_command_text(value):
-        raise ValueError("this text is a control command (it starts with '.'): "
-                         "use the kusto.command action for it")
-    return value
 
 
 def kusto_request(step: KustoStep, inputs: Mapping[str, Any], ctx: StepContext, text: str,

@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
-
-from pydantic import Field, field_validator
+from typing import Any, Literal
 
 from ..kusto.reader import CollectSink, GuardedSink, ResultTable
-from ..model import Static
 from .base import StepContext, StepOutcome
-from .kusto_common import KustoStep, kusto_request, refuse_command
+from .kusto_common import KustoStep, QueryText, kusto_request
 from .registry import Action
 
 __all__ = ["ACTION", "KustoQueryStep"]
 
 
-class KustoQueryStep(KustoStep):
+class KustoQueryStep(KustoStep, QueryText):
     """Run query and list results."""
 
     action: Literal["kusto.query"]
-    query: Annotated[str, Static, Field(
-        description="KQL; static text: pass values with parameters")]
-
-    _not_a_command = field_validator("query")(refuse_command)
 
 
 def run_query(step: KustoQueryStep, inputs: Mapping[str, Any], ctx: StepContext

@@ -7,20 +7,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, Any, Literal
-
-from pydantic import Field, field_validator
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import StepInputError
 from ..kusto.reader import GuardedSink
 from ..kusto.render_hint import render_hint
 from ..mail.message import Attachment, HtmlWithParts
-from ..model import Static
 from ..render.capture import RenderCapture
 from ..render.report import deep_link, report_html
 from ..render.table import html_table
 from .base import StepContext, StepOutcome
-from .kusto_common import ChartFields, VisualKustoStep, kusto_request, refuse_command
+from .kusto_common import ChartFields, QueryText, VisualKustoStep, kusto_request
 from .registry import Action
 
 if TYPE_CHECKING:
@@ -29,14 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["ACTION", "KustoVisualizeStep", "chart_spec", "visualize"]
 
 
-class KustoVisualizeStep(VisualKustoStep):
+class KustoVisualizeStep(VisualKustoStep, QueryText):
     """Run query and visualize results."""
 
     action: Literal["kusto.visualize"]
-    query: Annotated[str, Static, Field(
-        description="KQL; static text: pass values with parameters")]
-
-    _not_a_command = field_validator("query")(refuse_command)
 
 
 def run_visualize(step: KustoVisualizeStep, inputs: Mapping[str, Any], ctx: StepContext
