@@ -12,6 +12,7 @@ are imported only when a step needs them, to keep cold starts short.
 """
 
 import logging
+from pathlib import Path
 
 import azure.functions as func
 
@@ -59,7 +60,9 @@ def _add_cleanup(app: func.FunctionApp, service: FlowService) -> None:
 
 def create_app(settings: Settings | None = None) -> func.FunctionApp:
     """A Functions app over the flows folder of *settings* (default: app settings)."""
-    service = FlowService.load(settings or Settings.from_env())
+    # Relative folders (FLOWS_DIR, ...) are read against this file's folder: the
+    # worker's current directory is not promised to be the app's.
+    service = FlowService.load(settings or Settings.from_env(base_dir=Path(__file__).parent))
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     for route in ROUTES:
         _add_route(app, service, route)

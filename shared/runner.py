@@ -73,7 +73,10 @@ class Runner:
         self.registry = registry
 
     def run(self, flow: Flow, trigger: Trigger | None = None, *, run_id: str | None = None,
-            resubmitted_from: str = "") -> RunResult:
+            resubmitted_from: str = "", deadline: float | None = None) -> RunResult:
+        """Run *flow* to its end. The whole-run deadline is RUN_DEADLINE_SECONDS, or the
+        flow's `limits.run_timeout` if shorter, or *deadline* (a `time.monotonic()`
+        instant, e.g. the end of an HTTP request) if earlier."""
         trigger = trigger or Trigger()
         started = datetime.now(UTC)
         run = RunResult(run_id=run_id or new_run_id(), flow=flow.name,
@@ -82,8 +85,9 @@ class Runner:
         budget = self.settings.run_deadline_seconds
         if flow.limits.run_timeout:
             budget = min(budget, flow.limits.run_timeout)
+        ends = time.monotonic() + budget
         ctx = StepContext(self.resources, flow, run.run_id, started,
-                          time.monotonic() + budget)
+                          ends if deadline is None else min(ends, deadline))
         context = {
             "trigger": trigger.context(),
             "run": {"id": run.run_id, "flow": flow.name, "started_at": started},

@@ -11,6 +11,7 @@ history. Front ends only parse their input and format the answer.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -208,15 +209,23 @@ class FlowService:
         return Runner(self.resources, [*observers, *recording], registry=self.registry)
 
     def run(self, name: str, trigger: Trigger, *, resubmitted_from: str = "",
-            chain: bool = True, observers: Sequence[RunObserver] = ()) -> RunResult:
-        """Run a valid flow of the catalog now, then the flows chained after it."""
+            chain: bool = True, observers: Sequence[RunObserver] = (),
+            within_seconds: float | None = None) -> RunResult:
+        """Run a valid flow of the catalog now, then the flows chained after it. With
+        *within_seconds* (an HTTP request's budget), the run and its chained runs all
+        end by then."""
         loaded = self.catalog.flows.get(name)
         if loaded is None:
             raise FlowNotFound(f"no valid flow named '{name}'")
-        run = self.runner(observers).run(loaded.flow, trigger,
-                                         resubmitted_from=resubmitted_from)
+        deadline = None if within_seconds is None else time.monotonic() + within_seconds
+        return self._run(loaded, trigger, resubmitted_from, chain, observers, deadline)
+
+    def _run(self, loaded: LoadedFlow, trigger: Trigger, resubmitted_from: str, chain: bool,
+             observers: Sequence[RunObserver], deadline: float | None) -> RunResult:
+        run = self.runner(observers).run(loaded.flow, trigger, resubmitted_from=resubmitted_from,
+                                         deadline=deadline)
         if chain:
-            self._run_chained(run, observers)
+            self._run_chained(run, observers, deadline)
         return run
 
     def runnable_on_request(self, name: str) -> LoadedFlow:
@@ -236,7 +245,8 @@ class FlowService:
         return loaded
 
     def resubmit(self, flow: str, run_id: str, *, chain: bool = True,
-                 observers: Sequence[RunObserver] = ()) -> RunResult:
+                 observers: Sequence[RunObserver] = (),
+                 within_seconds: float | None = None) -> RunResult:
         """Run *flow* again with the trigger body of its run *run_id*, linked to it.
         RunNotFound, TriggerBodyUnavailable (body not kept), FlowNotFound or
         FlowFileInvalid (the flow is not valid now), RunStoreUnavailable."""
@@ -248,9 +258,10 @@ class FlowService:
         record, _ = self.get_run(flow, run_id)
         body = record.resubmit_body()
         return self.run(flow, Trigger(kind="resubmit", body=body), resubmitted_from=run_id,
-                        chain=chain, observers=observers)
+                        chain=chain, observers=observers, within_seconds=within_seconds)
 
-    def _run_chained(self, finished: RunResult, observers: Sequence[RunObserver]) -> None:
+    def _run_chained(self, finished: RunResult, observers: Sequence[RunObserver],
+                     deadline: float | None) -> None:
         status = str(finished.status).lower()
         for name, loaded in self.catalog.flows.items():
             after = loaded.flow.trigger.after
@@ -263,7 +274,7 @@ class FlowService:
             body = {"flow": finished.flow, "run_id": finished.run_id, "status": str(
                 finished.status), "outputs": json_safe(finished.outputs())}
             # Validation refuses cycles, so this recursion ends.
-            self.run(name, Trigger(kind="after", body=body), observers=observers)
+            self._run(loaded, Trigger(kind="after", body=body), "", True, observers, deadline)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -23,7 +23,8 @@ class SettingInvalid(KustoFlowsError, http_status=500):
 #: Every environment variable the code reads, with what it does. Names ending in
 #: `__` are prefixes (one setting per flow).
 SETTING_NAMES: dict[str, str] = {
-    "FLOWS_DIR": "folder holding the flow files and connections.yaml (default: flows)",
+    "FLOWS_DIR": "folder holding the flow files and connections.yaml (default: flows; "
+                 "relative to the app's folder in the Functions app)",
     "OUTBOX_DIR": "folder the local outbox writes .eml files to (default: outbox)",
     "STATE_DIR": "folder for local state: the SQLite run store (default: .state)",
     "RUN_DEADLINE_SECONDS": "whole-run deadline; sits below host.json functionTimeout",
@@ -32,6 +33,8 @@ SETTING_NAMES: dict[str, str] = {
     "ACS_ENDPOINT": "Azure Communication Services endpoint (managed identity auth)",
     "EMAIL_SENDER": "sender address, e.g. DoNotReply@<domain>",
     "EMAIL_DRY_RUN": "true: always write mail to the outbox, even with ACS configured",
+    "EMAIL_ALLOWED_DOMAINS": "comma-separated recipient domains mail may go to (empty: any); "
+                             "recommended for webhook flows",
     "EMAIL_POLL_SECONDS": "how often to poll an ACS send operation (SDK default: 30 s)",
     "EMAIL_SEND_TIMEOUT_SECONDS": "how long to wait for ACS to accept a message",
     "AZURE_CLIENT_ID": "client id of the user-assigned managed identity",
@@ -73,14 +76,16 @@ class Settings:
     state_dir: Path = Path(".state")
     run_deadline_seconds: float = 540.0
     kusto_client_grace_seconds: float = 5.0
-    acs_connection_string: str = ""
+    acs_connection_string: str = field(default="", repr=False)
     acs_endpoint: str = ""
     email_sender: str = "DoNotReply@kusto-flows.local"
     email_dry_run: bool = False
+    #: Lower-case domains recipients must be in; empty allows any.
+    email_allowed_domains: tuple[str, ...] = ()
     email_poll_seconds: float = 1.0
     email_send_timeout_seconds: float = 60.0
     azure_client_id: str = ""
-    runs_table_connection_string: str = ""
+    runs_table_connection_string: str = field(default="", repr=False)
     runs_table_endpoint: str = ""
     runs_retention_days: float = 30.0
     webhook_max_body_bytes: int = 1_048_576
@@ -98,18 +103,31 @@ class Settings:
         return bool(self.acs_connection_string or self.acs_endpoint)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 base_dir: Path | None = None) -> Settings:
+        """The settings of *env* (default: the process environment). Relative folders
+        are read against *base_dir* when given (the Functions app passes its own
+        folder: the worker's current directory is not promised), else the current
+        directory."""
         env = os.environ if env is None else env
+
+        def folder(name: str, default: str) -> Path:
+            path = Path(env.get(name) or default)
+            return base_dir / path if base_dir is not None and not path.is_absolute() else path
+
         return cls(
-            flows_dir=Path(env.get("FLOWS_DIR") or "flows"),
-            outbox_dir=Path(env.get("OUTBOX_DIR") or "outbox"),
-            state_dir=Path(env.get("STATE_DIR") or ".state"),
+            flows_dir=folder("FLOWS_DIR", "flows"),
+            outbox_dir=folder("OUTBOX_DIR", "outbox"),
+            state_dir=folder("STATE_DIR", ".state"),
             run_deadline_seconds=_number(env, "RUN_DEADLINE_SECONDS", 540.0),
             kusto_client_grace_seconds=_number(env, "KUSTO_CLIENT_GRACE_SECONDS", 5.0),
             acs_connection_string=env.get("ACS_CONNECTION_STRING", ""),
             acs_endpoint=env.get("ACS_ENDPOINT", ""),
             email_sender=env.get("EMAIL_SENDER") or "DoNotReply@kusto-flows.local",
             email_dry_run=_flag(env.get("EMAIL_DRY_RUN")),
+            email_allowed_domains=tuple(
+                d.strip().lower().lstrip("@") for d in env.get("EMAIL_ALLOWED_DOMAINS", "")
+                .split(",") if d.strip()),
             email_poll_seconds=_number(env, "EMAIL_POLL_SECONDS", 1.0),
             email_send_timeout_seconds=_number(env, "EMAIL_SEND_TIMEOUT_SECONDS", 60.0),
             azure_client_id=env.get("AZURE_CLIENT_ID", ""),

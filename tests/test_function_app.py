@@ -203,6 +203,67 @@ def test_webhook_errors_are_plain_http_answers(tmp_path: Path) -> None:
     assert status == 413 and body["error"]["code"] == "BodyTooLarge"
 
 
+def test_malformed_webhook_bodies_are_400s_with_a_reason_never_500s(tmp_path: Path) -> None:
+    functions = functions_of(function_app.create_app(settings_for(
+        tmp_path, example_flows(tmp_path))))
+    bodies = {b"[" * 100_000 + b"]" * 100_000: "nested too deeply",
+              b'{"n": ' + b"9" * 5000 + b"}": "digits",
+              b"\xff\xfe{}": "Invalid JSON",
+              b'{"a": 1,}': "Invalid JSON"}
+    for body, reason in bodies.items():
+        status, answer = call(functions, "run_flow_webhook", "POST", body,
+                              route_params={"name": "storm-state-report"})
+        assert status == 400, body[:20]
+        assert answer["error"]["code"] == "InvalidJson"
+        assert reason in answer["error"]["message"]
+
+
+def test_runs_started_over_http_end_before_azure_cuts_the_response(tmp_path: Path) -> None:
+    """Azure answers an HTTP trigger at 230 s at the latest: a webhook run (and what is
+    chained after it) gets at most HTTP_RUN_SECONDS, whatever RUN_DEADLINE_SECONDS says."""
+    from shared.api.http import HTTP_RUN_SECONDS
+    from shared.runner import Runner
+
+    seen: list[float] = []
+    original = Runner.run
+
+    def spy(self: Runner, flow: Any, trigger: Any = None, **kwargs: Any) -> Any:
+        import time
+
+        seen.append(kwargs["deadline"] - time.monotonic())
+        return original(self, flow, trigger, **kwargs)
+
+    functions = functions_of(function_app.create_app(settings_for(
+        tmp_path, example_flows(tmp_path), RUN_DEADLINE_SECONDS="540")))
+    Runner.run = spy  # type: ignore[method-assign]
+    try:
+        status, _ = call(functions, "run_flow_webhook", "POST", b'{"state": "TEXAS"}',
+                         route_params={"name": "storm-state-report"})
+    finally:
+        Runner.run = original  # type: ignore[method-assign]
+    assert status == 200
+    assert len(seen) == 1 and HTTP_RUN_SECONDS - 5 < seen[0] <= HTTP_RUN_SECONDS < 230
+
+
+def test_settings_never_show_connection_strings_or_app_settings_in_repr() -> None:
+    secret = "AccountKey=c2VjcmV0LXRoYXQtbXVzdC1ub3QtbGVhaw=="
+    settings = Settings.from_env({"ACS_CONNECTION_STRING": f"endpoint=https://x/;{secret}",
+                                  "RUNS_TABLE_CONNECTION_STRING": f"DefaultEndpoints;{secret}",
+                                  "PARTNER_KUSTO_SECRET": secret})
+    assert settings.secret("PARTNER_KUSTO_SECRET") == secret
+    for text in (repr(settings), str(settings)):
+        assert secret not in text and "c2VjcmV0" not in text
+
+
+def test_relative_folders_are_read_against_the_apps_folder_not_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"FLOWS_DIR": "flows"}, base_dir=ROOT)
+    assert settings.flows_dir == ROOT / "flows" and settings.state_dir == ROOT / ".state"
+    assert Settings.from_env({"FLOWS_DIR": str(tmp_path)}, base_dir=ROOT).flows_dir == tmp_path
+    assert Settings.from_env({}).flows_dir == Path("flows")  # the CLI: the current folder
+
+
 def test_a_failed_webhook_run_answers_the_failing_step_and_its_error(tmp_path: Path) -> None:
     folder = tmp_path / "flows"
     write_flow(folder, "needs-state", """

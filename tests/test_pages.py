@@ -452,9 +452,30 @@ def test_run_now_refuses_flows_without_a_webhook_invalid_ones_and_cross_site_pos
     assert cross.status_code == 403
     assert site.run_count("daily-ok") == before
     assert answer(pages.run_now_page, site.service, request("POST", "x", name="nightly-only")
-                              ).status_code == 403
+                  ).status_code == 403
     assert answer(pages.run_now_page, site.service, request("POST", "x", name="invalid")
-                              ).status_code == 422
+                  ).status_code == 422
+
+
+def test_a_form_posted_from_another_origin_is_refused_without_sec_fetch_site(
+        site: Site) -> None:
+    """An older browser (or a proxy that strips Sec-Fetch-Site) still sends Origin: a
+    form from another site is refused by it; this site's own form is not."""
+    before = site.run_count("daily-ok")
+    for origin in ("https://evil.example", "null", "http://localhost:8080"):
+        refused = answer(pages.run_now_page, site.service, request(
+            "POST", "x", headers={"Origin": origin}, name="daily-ok"))
+        assert refused.status_code == 403, origin
+        assert "from another site" in text(refused)
+    assert site.run_count("daily-ok") == before
+    own = answer(pages.run_now_page, site.service, request(
+        "POST", "x", headers={"Origin": "http://localhost"}, name="daily-ok"))
+    assert own.status_code == 303
+    same_site = answer(pages.run_now_page, site.service, request(
+        "POST", "x", headers={"Origin": "https://other.example",
+                              "Sec-Fetch-Site": "same-origin"}, name="daily-ok"))
+    assert same_site.status_code == 303  # the browser's own word wins over a proxy's host
+    assert site.run_count("daily-ok") == before + 2
 
 
 def test_resubmit_runs_again_with_the_old_body_and_answers_303_to_the_new_run(

@@ -21,8 +21,12 @@ from ..runner import Trigger
 from ..service import FlowService
 from .flows_view import describe_flows
 
-__all__ = ["error_response", "get_run", "health", "json_response", "list_flows", "list_runs",
-           "resubmit_run", "run_webhook"]
+#: How long a run started by an HTTP request may take, chained runs included: Azure
+#: cuts an HTTP response at 230 s whatever functionTimeout says.
+HTTP_RUN_SECONDS = 220.0
+
+__all__ = ["HTTP_RUN_SECONDS", "error_response", "get_run", "health", "json_response",
+           "list_flows", "list_runs", "resubmit_run", "run_webhook"]
 
 
 class BodyTooLarge(KustoFlowsError, http_status=413):
@@ -58,7 +62,9 @@ def _json_body(service: FlowService, req: func.HttpRequest) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError as exc:
+        raise InvalidJson("Invalid JSON in request body: nested too deeply") from exc
+    except ValueError as exc:  # JSON syntax, bad UTF-8, an integer of over 4,300 digits
         raise InvalidJson(f"Invalid JSON in request body: {exc}") from exc
 
 
@@ -68,7 +74,8 @@ def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpRespons
     body = _json_body(service, req)
     # The function key travels as ?code=: a secret, never part of the flow's context.
     query = {k: v for k, v in req.params.items() if k != "code"}
-    run = service.run(name, Trigger(kind="webhook", body=body, query=query))
+    run = service.run(name, Trigger(kind="webhook", body=body, query=query),
+                      within_seconds=HTTP_RUN_SECONDS)
     return json_response(result_json(run))
 
 
@@ -104,4 +111,5 @@ def get_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
 
 def resubmit_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    return json_response(result_json(service.resubmit(flow, run_id)))
+    return json_response(result_json(service.resubmit(flow, run_id,
+                                                      within_seconds=HTTP_RUN_SECONDS)))

@@ -16,6 +16,7 @@ in `pages_views.py` (bodies), `pages_layout.py` (shell, icons) and `pages_chart.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from markupsafe import Markup
@@ -26,6 +27,7 @@ from ..runner import Trigger
 from ..runs.store import RunStoreUnavailable
 from ..service import FlowService
 from .flows_view import describe_flows
+from .http import HTTP_RUN_SECONDS
 from .pages_layout import Links, button_form, html_page, redirect
 from .pages_views import error_body, flows_body, run_body, runs_body
 
@@ -59,10 +61,19 @@ def error_page(req: func.HttpRequest, exc: KustoFlowsError) -> func.HttpResponse
 
 
 def _refuse_cross_site(req: func.HttpRequest, what: str) -> None:
-    """A form posted from another site (the browser says so) is refused, so a page
-    elsewhere cannot start runs with a visitor's key."""
-    if (req.headers.get("sec-fetch-site") or "").lower() == "cross-site":
+    """A form posted from another site is refused, so a page elsewhere cannot start runs
+    with a visitor's key. Browsers say where a form comes from in `Sec-Fetch-Site`;
+    without it (older browsers, or a proxy that strips it) `Origin` must be this site.
+    A client that sends neither is not a browser form."""
+    site = (req.headers.get("sec-fetch-site") or "").lower()
+    origin = (req.headers.get("origin") or "").strip().lower()
+    if site == "cross-site" or (not site and origin and origin != _own_origin(req)):
         raise CrossSiteRequest(f"runs cannot be {what} from another site")
+
+
+def _own_origin(req: func.HttpRequest) -> str:
+    url = urlsplit(req.url or "")
+    return f"{url.scheme}://{url.netloc}".lower()
 
 
 # -------------------------------------------------------------------- GET
@@ -135,7 +146,7 @@ def run_now_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespon
     name = req.route_params.get("name", "")
     _refuse_cross_site(req, "started")
     service.runnable_on_request(name)
-    run = service.run(name, Trigger(kind="webhook", body=None))
+    run = service.run(name, Trigger(kind="webhook", body=None), within_seconds=HTTP_RUN_SECONDS)
     return redirect(links.run(name, run.run_id))
 
 
@@ -143,5 +154,5 @@ def resubmit_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespo
     links = Links(req)
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
     _refuse_cross_site(req, "resubmitted")
-    run = service.resubmit(flow, run_id)
+    run = service.resubmit(flow, run_id, within_seconds=HTTP_RUN_SECONDS)
     return redirect(links.run(flow, run.run_id))
