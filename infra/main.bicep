@@ -1,7 +1,16 @@
 // Kusto Flows on Azure Functions (Flex Consumption), modelled on the azd Functions
 // quickstart templates: one user-assigned identity reaches storage, Application Insights,
-// Azure Communication Services (e-mail) and, optionally, your Kusto database. No keys or
-// connection strings are stored anywhere.
+// Azure Communication Services (e-mail) and, optionally, your Kusto database. App settings
+// hold no keys or secrets. The one connection string among them,
+// APPLICATIONINSIGHTS_CONNECTION_STRING, names the Application Insights resource (its
+// instrumentation key is an identifier, not a credential); with local auth off there, only
+// the identity's token gets telemetry in.
+//
+// As shipped, the example flows query the connection `samples`, which is the embedded
+// engine (duckdb-kql, a development requirement the package does not include), and mail
+// @contoso.com addresses. So the deployment keeps their timers off (enableExampleTimers)
+// and mail in dry run (emailDryRun) until you point `samples` in flows/connections.yaml at
+// a real cluster and configure real recipients (README, Deploy).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -48,8 +57,14 @@ param emailPollSeconds int = 1
 @description('Largest webhook body accepted, in bytes (WEBHOOK_MAX_BODY_BYTES).')
 param webhookMaxBodyBytes int = 1048576
 
-@description('true: write mail as .eml files under /tmp instead of sending it (EMAIL_DRY_RUN).')
-param emailDryRun bool = false
+@description('EMAIL_DRY_RUN. true: every mail is written to an outbox under /tmp on the instance instead of being sent; the run history still lists the recipients. On by default, as the example flows mail @contoso.com addresses: set it to false (azd env set EMAIL_DRY_RUN false) once EMAIL_SENDER is a sender you want and the flows mail real recipients.')
+param emailDryRun bool = true
+
+@description('EMAIL_ALLOWED_DOMAINS: comma-separated recipient domains mail may go to. Empty = any.')
+param emailAllowedDomains string = ''
+
+@description('Run the example flows on their schedules. Off by default: they query the connection `samples`, the embedded engine, which is not deployed, so every firing would fail (storm-alert every 5 minutes). Set it to true (azd env set ENABLE_EXAMPLE_TIMERS true) once flows/connections.yaml points `samples` at a real cluster.')
+param enableExampleTimers bool = false
 
 // Optional: let the app's identity read your Kusto database.
 @description('Name of an existing Kusto (Azure Data Explorer) cluster the flows query. Empty = no database viewer assignment.')
@@ -58,7 +73,7 @@ param kustoClusterName string = ''
 @description('Database on that cluster to make the app identity a viewer of. Empty = no assignment.')
 param kustoDatabaseName string = ''
 
-@description('Resource group of the Kusto cluster. Empty = the resource group created here.')
+@description('Resource group of that Kusto cluster. Required for the assignment: empty = no assignment (the cluster is not in the resource group created here).')
 param kustoResourceGroupName string = ''
 
 @description('Subscription of the Kusto cluster. Empty = this subscription.')
@@ -70,9 +85,26 @@ var rgName = !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesR
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = !empty(apiServiceName) ? apiServiceName : '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentStorageContainerName = 'app-package-${take(functionAppName, 32)}-${take(toLower(uniqueString(functionAppName, resourceToken)), 7)}'
-var deployKustoViewer = !empty(kustoClusterName) && !empty(kustoDatabaseName)
+// The viewer assignment needs the cluster, the database and the cluster's own resource
+// group; with any of them empty it is skipped (never aimed at the group created here).
+var deployKustoViewer = !empty(kustoClusterName) && !empty(kustoDatabaseName) && !empty(kustoResourceGroupName)
 var kustoSubscription = !empty(kustoSubscriptionId) ? kustoSubscriptionId : subscription().subscriptionId
-var kustoResourceGroup = !empty(kustoResourceGroupName) ? kustoResourceGroupName : rgName
+// A valid name even when the module is skipped (its scope is still an expression).
+var kustoResourceGroup = deployKustoViewer ? kustoResourceGroupName : rgName
+
+// The portal's per-function switch for the timers of the scheduled example flows (function
+// flow_ + the flow name with '-' as '_', shared/timers.py). Always written, 'true' or
+// 'false', so that enableExampleTimers decides: the site module merges the settings given
+// here into the app's current ones, so a setting left out would keep its old value.
+// tests/test_infra.py checks this list against flows/.
+var exampleTimerDisabled = enableExampleTimers ? 'false' : 'true'
+var exampleTimerSettings = {
+  'AzureWebJobs.flow_nightly_joblog.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_alert.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_daily_report.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_event_types_pie.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_hourly_timechart.Disabled': exampleTimerDisabled
+}
 
 // Organize resources in a resource group
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -141,6 +173,7 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
 }
 
 // Monitoring: Log Analytics + workspace-based Application Insights, Entra ID auth only
+// (local auth off on both, set here rather than left to the modules' defaults).
 module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.11.1' = {
   name: '${uniqueString(deployment().name, location)}-loganalytics'
   scope: rg
@@ -149,6 +182,9 @@ module logAnalytics 'br/public:avm/res/operational-insights/workspace:0.11.1' = 
     location: location
     tags: tags
     dataRetention: 30
+    features: {
+      disableLocalAuth: true
+    }
   }
 }
 
@@ -193,11 +229,14 @@ module api 'app/api.bicep' = {
     deploymentStorageContainerName: deploymentStorageContainerName
     identityId: apiUserAssignedIdentity.outputs.resourceId
     identityClientId: apiUserAssignedIdentity.outputs.clientId
-    appSettings: {
+    appSettings: union({
+      // Relative: read against the app's folder (where function_app.py is), not the
+      // worker's current directory.
       FLOWS_DIR: 'flows'
       ACS_ENDPOINT: communication.outputs.endpoint
       EMAIL_SENDER: communication.outputs.senderAddress
       EMAIL_DRY_RUN: emailDryRun ? 'true' : 'false'
+      EMAIL_ALLOWED_DOMAINS: emailAllowedDomains
       EMAIL_POLL_SECONDS: string(emailPollSeconds)
       // The deployed package is read-only; a dry run writes its .eml files here instead.
       OUTBOX_DIR: '/tmp/outbox'
@@ -207,7 +246,7 @@ module api 'app/api.bicep' = {
       RUN_DEADLINE_SECONDS: string(runDeadlineSeconds)
       RUNS_RETENTION_DAYS: string(runsRetentionDays)
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
-    }
+    }, exampleTimerSettings)
   }
 }
 
@@ -224,7 +263,8 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-// Optional: database viewer on your own Kusto cluster (skipped unless both names are set).
+// Optional: database viewer on your own Kusto cluster, in that cluster's resource group
+// (skipped unless the cluster, database and resource group are all set).
 // The deploying user needs rights to add principals on that database.
 module kustoViewer 'app/kusto-viewer.bicep' = if (deployKustoViewer) {
   name: 'kustoViewer'
@@ -247,3 +287,5 @@ output FUNCTION_IDENTITY_CLIENT_ID string = apiUserAssignedIdentity.outputs.clie
 output ACS_ENDPOINT string = communication.outputs.endpoint
 output EMAIL_SENDER string = communication.outputs.senderAddress
 output RUNS_TABLE_ENDPOINT string = api.outputs.RUNS_TABLE_ENDPOINT
+// false when the cluster, database or resource group was left empty: no viewer assignment.
+output KUSTO_VIEWER_ASSIGNED bool = deployKustoViewer

@@ -13,7 +13,14 @@ import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Connection",
@@ -33,6 +40,19 @@ __all__ = [
 RunAfter = Literal["succeeded", "failed", "timedout", "skipped"]
 _STEP_ID = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _FLOW_NAME = r"^[a-z0-9][a-z0-9-]*$"
+#: A scheduled flow's timer is the function `flow_<name>` (`shared.timers`), and the
+#: Functions host refuses a function name over 128 characters.
+_FLOW_NAME_MAX = 128 - len("flow_")
+
+
+def _flow_name_fits(value: Any) -> Any:
+    """Flow.name: refuse a name too long for its timer function, saying why."""
+    if isinstance(value, str) and len(value) > _FLOW_NAME_MAX:
+        raise ValueError(
+            f"a flow name is at most {_FLOW_NAME_MAX} characters, this one has {len(value)}: "
+            f"its timer function is flow_<name>, and Azure Functions refuses function names "
+            f"over 128 characters")
+    return value
 
 
 def parse_duration(value: Any) -> float:
@@ -169,7 +189,11 @@ class Flow(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
                               json_schema_extra={"title": "Kusto Flows flow file (v1)"})
 
-    name: str = Field(pattern=_FLOW_NAME, description="defaults to the file name")
+    name: Annotated[str, Field(
+        pattern=_FLOW_NAME, max_length=_FLOW_NAME_MAX,
+        description=f"defaults to the file name; at most {_FLOW_NAME_MAX} characters, as a "
+                    f"scheduled flow's timer function is flow_<name> and Azure Functions "
+                    f"names are at most 128"), BeforeValidator(_flow_name_fits)]
     description: str = ""
     enabled: bool = True
     trigger: Trigger = Field(default_factory=Trigger)

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared.loader import load_folder, walk_steps
 from shared.settings import SETTING_NAMES, Settings
+from shared.timers import timer_function_name
 
 ROOT = Path(__file__).resolve().parents[1]
 INFRA = ROOT / "infra"
@@ -85,6 +87,147 @@ def test_the_app_reaches_storage_and_insights_with_its_identity():
     ):
         assert name in settings
     assert "AzureWebJobsStorage" not in settings, "use identity-based AzureWebJobsStorage__*"
+
+
+# --- what a fresh deployment runs and mails --------------------------------------------
+# As shipped, the example flows query `samples`, the embedded engine (duckdb-kql, a dev
+# requirement the package leaves out), and mail @contoso.com addresses: deployed as they
+# are, every timer would fire and fail and mail would go to made-up recipients.
+
+#: The connection the example flows use; embedded in flows/connections.yaml as shipped.
+EXAMPLE_CONNECTION = "samples"
+
+
+def _main_bicep() -> str:
+    return _without_comments((INFRA / "main.bicep").read_text(encoding="utf-8"))
+
+
+def _param_default(name: str) -> str:
+    match = re.search(rf"^param {name} \w+ = (.+)$", _main_bicep(), flags=re.M)
+    assert match, f"infra/main.bicep has no parameter {name} with a default"
+    return match.group(1).strip()
+
+
+def _azd_parameter(name: str) -> str:
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))
+    return str(parameters["parameters"][name]["value"])
+
+
+def _example_timer_functions() -> set[str]:
+    """Timer functions of the scheduled flows in flows/ that query `samples` or any
+    embedded connection: the ones that cannot run in Azure until repointed."""
+    folder = load_folder(ROOT / "flows")
+    assert folder.ok, [str(p) for p in folder.all_problems]
+    local = {EXAMPLE_CONNECTION} | {
+        name for name, connection in folder.connections.items() if connection.kind == "embedded"}
+    names = set()
+    for name, loaded in folder.flows.items():
+        flow = loaded.flow
+        if flow.enabled and flow.trigger.schedule and any(
+                getattr(step, "connection", None) in local
+                for _, step, _ in walk_steps(flow.steps)):
+            names.add(timer_function_name(name))
+    return names
+
+
+def test_mail_is_a_dry_run_unless_the_deployment_says_otherwise():
+    assert _param_default("emailDryRun") == "true"
+    assert re.search(r"^\s*EMAIL_DRY_RUN: emailDryRun \? 'true' : 'false'$", _main_bicep(),
+                     flags=re.M)
+    assert _azd_parameter("emailDryRun") == "${EMAIL_DRY_RUN=true}"
+
+
+def test_the_example_timers_are_off_until_samples_points_at_a_real_cluster():
+    expected = _example_timer_functions()
+    assert expected, "flows/ has no scheduled example flow on the samples connection"
+    code = _main_bicep()
+    switches = dict(re.findall(r"^\s*'AzureWebJobs\.([A-Za-z0-9_]+)\.Disabled':\s*(\S+)\s*$",
+                               code, flags=re.M))
+    assert set(switches) == expected, (
+        "infra/main.bicep (exampleTimerSettings) must hold AzureWebJobs.<function>.Disabled "
+        f"for exactly the timers of the scheduled flows on '{EXAMPLE_CONNECTION}' or an "
+        f"embedded connection: missing {sorted(expected - set(switches))}, "
+        f"extra {sorted(set(switches) - expected)}")
+    # One switch for all of them, 'true' (timer off) unless enableExampleTimers is set.
+    assert set(switches.values()) == {"exampleTimerDisabled"}
+    assert re.search(r"^var exampleTimerDisabled = enableExampleTimers \? 'false' : 'true'$",
+                     code, flags=re.M)
+    assert _param_default("enableExampleTimers") == "false"
+    assert _azd_parameter("enableExampleTimers") == "${ENABLE_EXAMPLE_TIMERS=false}"
+    assert re.search(r"^\s*\}, exampleTimerSettings\)$", code, flags=re.M), \
+        "exampleTimerSettings must be merged into the app's appSettings"
+
+
+def test_the_kusto_viewer_is_assigned_only_in_the_clusters_own_resource_group():
+    code = _main_bicep()
+    condition = re.search(r"^var deployKustoViewer = (.+)$", code, flags=re.M)
+    assert condition, "infra/main.bicep has no deployKustoViewer condition"
+    terms = [term.strip() for term in condition.group(1).split("&&")]
+    assert sorted(terms) == ["!empty(kustoClusterName)", "!empty(kustoDatabaseName)",
+                             "!empty(kustoResourceGroupName)"]
+    assert re.search(r"^module kustoViewer '[^']+' = if \(deployKustoViewer\) \{$", code,
+                     flags=re.M)
+    module = code.split("module kustoViewer", 1)[1].split("\n}", 1)[0]
+    assert "scope: resourceGroup(kustoSubscription, kustoResourceGroup)" in module
+    # The scope is the named group whenever the module deploys; the fallback only fills
+    # the expression of a skipped module.
+    assert re.search(r"^var kustoResourceGroup = deployKustoViewer \? kustoResourceGroupName : ",
+                     code, flags=re.M)
+
+
+# Every built-in role infra/ assigns, with the words its comment must hold: its name, and
+# for a role broader than its use, what else it grants.
+ROLES = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": ("Storage Blob Data Owner", []),
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": ("Storage Queue Data Contributor", []),
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": ("Storage Table Data Contributor", []),
+    "3913510d-42f4-4e42-8a64-420c390055eb": ("Monitoring Metrics Publisher", []),
+    # Manages the Communication and Email resources, keys included; no data actions.
+    "09976791-48a7-449e-bb21-39d1a415f350": (
+        "Communication and Email Service Owner", ["ListKeys", "RegenerateKey", "management"]),
+}
+
+
+def _role_comments() -> dict[str, str]:
+    """Role id -> the comment on its `var`: the // lines right above it and its own."""
+    comments = {}
+    for path in _bicep_files():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            match = re.match(r"\s*var \w+ = '([0-9a-f-]{36})'\s*(?://(.*))?$", line)
+            if not match:
+                continue
+            above = []
+            for previous in reversed(lines[:index]):
+                if not previous.lstrip().startswith("//"):
+                    break
+                above.insert(0, previous.lstrip()[2:])
+            comments[match.group(1)] = " ".join([*above, match.group(2) or ""])
+    return comments
+
+
+def test_every_assigned_role_is_commented_with_its_name_and_what_it_grants():
+    comments = _role_comments()
+    assert set(comments) == set(ROLES), "a role id in infra/ that ROLES does not describe"
+    for role_id, (name, grants) in ROLES.items():
+        comment = " ".join(comments[role_id].split())
+        assert name in comment, (role_id, comment)
+        for word in grants:
+            assert word in comment, f"the comment on {name} must say it grants {word}"
+
+
+def test_app_settings_hold_no_key_and_only_the_application_insights_connection_string():
+    credentials = {name for name in _bicep_app_setting_names()
+                   if re.search(r"CONNECTION_?STRING|_KEY$|ACCESS_?KEY|SECRET|PASSWORD", name,
+                                flags=re.I)}
+    assert credentials == {"APPLICATIONINSIGHTS_CONNECTION_STRING"}
+
+
+def test_local_auth_is_off_on_log_analytics_and_application_insights():
+    code = _main_bicep()
+    for module in ("logAnalytics", "monitoring"):
+        body = code.split(f"module {module} ", 1)[1].split("\n}", 1)[0]
+        assert re.search(r"disableLocalAuth: true", body), module
 
 
 # --- secrets -------------------------------------------------------------------------

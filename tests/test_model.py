@@ -10,6 +10,7 @@ import pytest
 
 from shared.cli import main
 from shared.loader import FlowFileInvalid, load_connections, load_flow, load_folder
+from shared.timers import timer_function_name
 from tests.helpers import write_flow
 
 GOOD = """\
@@ -157,6 +158,19 @@ def test_duplicate_yaml_keys_are_an_error_not_a_silent_override(tmp_path: Path) 
     found = problems_of(tmp_path, "description: a\ndescription: b\n" + GOOD)
     assert found == [f"{tmp_path / 'flow.yaml'}:2: duplicate key 'description' "
                      "(first defined on line 1)"]
+
+
+def test_a_flow_name_too_long_for_its_timer_function_is_refused(tmp_path: Path) -> None:
+    # The host refuses function names over 128 characters; the timer is flow_<name>.
+    longest = "r" * 123
+    path = write_flow(tmp_path, longest, GOOD)
+    connections, _ = load_connections(tmp_path / "connections.yaml")
+    assert load_flow(path, connections).name == longest
+    assert len(timer_function_name(longest)) == 128
+    found = problems_of(tmp_path, f"name: {longest}x\n" + GOOD)
+    assert found == [f"{tmp_path / 'flow.yaml'}:1: field 'name': a flow name is at most 123 "
+                     "characters, this one has 124: its timer function is flow_<name>, and "
+                     "Azure Functions refuses function names over 128 characters"]
 
 
 def test_a_non_loopback_http_cluster_is_refused(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 // E-mail for the flows: an Email Communication Service with an Azure-managed domain
 // (<id>.azurecomm.net: no DNS records, usable at once, low default sending limits; add a
 // custom domain for real volumes), linked to an Azure Communication Services resource the
-// app sends through with its managed identity (ACS_ENDPOINT; no connection string).
+// app sends through with its managed identity (ACS_ENDPOINT; no connection string in app
+// settings). The resource still has access keys: the app does not use them, but its e-mail
+// role can list them (rbac.bicep).
 @description('Name of the Azure Communication Services resource.')
 param communicationServiceName string
 

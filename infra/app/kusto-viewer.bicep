@@ -1,6 +1,7 @@
 // Optional: make the app's identity a viewer of your Kusto (Azure Data Explorer) database,
 // the same as `.add database <Db> viewers ('aadapp=<client id>;<tenant id>')`.
-// Deploy this module in the cluster's resource group. Either name empty = nothing assigned.
+// Deploy this module in the cluster's resource group (main.bicep skips it unless that group
+// is named). Either name empty = nothing assigned.
 @description('Name of an existing Kusto cluster in this resource group. Empty = skipped.')
 param kustoClusterName string = ''
 

@@ -14,9 +14,14 @@ var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Stora
 var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // Storage Table Data Contributor
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb' // Monitoring Metrics Publisher
-// Communication and Email Service Owner: the built-in role that lets an Entra ID identity
-// send e-mail through Communication Services. Chosen over Contributor (which some samples
-// use) because it does not also grant control of every other setting on the resource.
+// Communication and Email Service Owner: the identity sends e-mail with this role, as
+// Communication Services has no built-in send-only role. It is broad: full management of
+// Communication and Email Services resources (read, write, delete), including ListKeys and
+// RegenerateKey, so the identity can read the resource's access keys (its connection
+// string) and change its settings. It is assigned on this one Communication Services
+// resource only. A narrower custom role may do (the ACS SMTP docs list
+// CommunicationServices/Read and /Write and EmailServices/write); not verified here for
+// the REST send the app uses.
 var communicationEmailRoleId = '09976791-48a7-449e-bb21-39d1a415f350'
 
 var assignUser = !empty(userIdentityPrincipalId)
@@ -118,6 +123,7 @@ resource appInsightsRoleAssignmentUser 'Microsoft.Authorization/roleAssignments@
 }
 
 // Communication and Email Service Owner - send e-mail through ACS_ENDPOINT with the identity
+// (also manages the resource and can list its keys: see communicationEmailRoleId)
 resource emailRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(communicationService.id, managedIdentityPrincipalId, communicationEmailRoleId)
   scope: communicationService
