@@ -26,7 +26,8 @@ if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
-from shared.runs.table_store import TableRunStore, _run_entity  # noqa: E402
+from shared.runs.table_entities import run_entity  # noqa: E402
+from shared.runs.table_store import TableRunStore  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
 __all__ = ["main"]
@@ -71,7 +72,7 @@ def _fill(store: TableRunStore, runs: list[RunResult]) -> float:
     started = time.perf_counter()
     for offset in range(0, len(runs), BATCH):
         table.submit_transaction(
-            [("upsert", _run_entity(run)) for run in runs[offset:offset + BATCH]])
+            [("upsert", run_entity(run)) for run in runs[offset:offset + BATCH]])
     return time.perf_counter() - started
 
 

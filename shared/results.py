@@ -7,9 +7,18 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["RunResult", "RunStatus", "StepError", "StepResult", "StepStatus", "new_run_id"]
+__all__ = [
+    "RunResult",
+    "RunStatus",
+    "StepError",
+    "StepFields",
+    "StepResult",
+    "StepStatus",
+    "new_run_id",
+    "step_dict",
+]
 
 
 class StepStatus(enum.StrEnum):
@@ -53,6 +62,38 @@ class StepError:
                    message=str(data.get("message", "")), hint=str(data.get("hint", "")))
 
 
+class StepFields(Protocol):
+    """What a step's JSON form is made of: a `StepResult`, or the `StepRecord` the run
+    store keeps of it."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def status(self) -> StepStatus: ...
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def summary(self) -> str: ...
+
+
+def step_dict(step: StepFields, error: dict[str, str] | None) -> dict[str, Any]:
+    """The JSON-safe form of *step* with its *error* (already a dict, or None): the
+    same keys whether the step comes from a run in hand or from the run store."""
+    return {
+        "path": step.path,
+        "action": step.action,
+        "status": str(step.status),
+        "started_at": step.started_at.isoformat(),
+        "duration_ms": round(step.duration_ms, 3),
+        "summary": step.summary,
+        "error": error,
+    }
+
+
 @dataclass
 class StepResult:
     #: Path of the step: `mail`, or `each_row[2].mail` inside a foreach.
@@ -68,15 +109,7 @@ class StepResult:
     outputs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "action": self.action,
-            "status": str(self.status),
-            "started_at": self.started_at.isoformat(),
-            "duration_ms": round(self.duration_ms, 3),
-            "summary": self.summary,
-            "error": self.error.to_dict() if self.error else None,
-        }
+        return step_dict(self, self.error.to_dict() if self.error else None)
 
 
 @dataclass

@@ -49,7 +49,7 @@ from shared.runs.keys import (
     unescape_key,
 )
 from shared.runs.records import MAX_TRIGGER_BODY_CHARS
-from shared.runs.table_store import _run_entity
+from shared.runs.table_entities import run_entity as _run_entity
 from shared.settings import Settings
 
 ABANDON_AFTER = timedelta(minutes=30)

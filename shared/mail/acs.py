@@ -20,7 +20,7 @@ Polling
     wait for a final status, whatever Retry-After says.
 
 Retries, without duplicate mail
-    `_SendRetryPolicy` (azure-core's `RetryPolicy`, bounded: `RETRY_TOTAL` retries,
+    `_SendRetryPolicy` (in `acs_client`: azure-core's `RetryPolicy`, bounded: `RETRY_TOTAL` retries,
     backoff `RETRY_BACKOFF_FACTOR` * 2**n capped at `RETRY_BACKOFF_MAX`) retries the
     POST only when the service cannot have accepted it: 408, 429, 500, 502, 503, 504,
     and connection errors before the request was sent. A 429 asking for more than
@@ -40,31 +40,38 @@ Errors
     A 4xx (bad sender, bad signature, ...) and a final Failed/Canceled status raise
     `EmailFailed` with the service's error code and message.
 
-Azure SDKs are imported inside functions: importing this module stays cheap for the
-Functions cold start.
+This module sends and polls (`AcsSender`) and says what a failure means; the client
+and its retry policy are built in `acs_client`, the message JSON in `acs_payload`
+(both re-exported here). Azure SDKs are imported inside functions: importing these
+modules stays cheap for the Functions cold start.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from shared.errors import EmailFailed, StepInputError
+from shared.mail.acs_client import CONNECTION_TIMEOUT_SECONDS as CONNECTION_TIMEOUT_SECONDS
+from shared.mail.acs_client import MAX_RETRY_AFTER_SECONDS as MAX_RETRY_AFTER_SECONDS
+from shared.mail.acs_client import READ_TIMEOUT_SECONDS as READ_TIMEOUT_SECONDS
+from shared.mail.acs_client import RETRY_BACKOFF_FACTOR as RETRY_BACKOFF_FACTOR
+from shared.mail.acs_client import RETRY_BACKOFF_MAX as RETRY_BACKOFF_MAX
+from shared.mail.acs_client import RETRY_TOTAL as RETRY_TOTAL
+from shared.mail.acs_client import build_client, client_options
+from shared.mail.acs_payload import IMPORTANCE_HEADERS as IMPORTANCE_HEADERS
+from shared.mail.acs_payload import PLACEHOLDER_SENDER_DOMAIN as PLACEHOLDER_SENDER_DOMAIN
+from shared.mail.acs_payload import check_sender, message_payload
 from shared.mail.limits import fit_attachments, split_recipients
-from shared.mail.message import Attachment, EmailMessage
+from shared.mail.message import EmailMessage
 from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
     from azure.core.exceptions import HttpResponseError
-    from azure.core.pipeline.policies import RetryPolicy
-    from azure.core.rest import HttpRequest, HttpResponse
 
 __all__ = [
     "AcsSender",
@@ -77,26 +84,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Retries of one request after the first attempt (POST: only when not accepted).
-RETRY_TOTAL = 4
-#: Backoff between retries: 0, then factor * 2**n seconds ...
-RETRY_BACKOFF_FACTOR = 0.2
-#: ... never more than this many seconds.
-RETRY_BACKOFF_MAX = 5
-#: A 429/503 asking to come back later than this is not waited for: fail now.
-MAX_RETRY_AFTER_SECONDS = 10.0
-#: Seconds to open a connection to ACS.
-CONNECTION_TIMEOUT_SECONDS = 10.0
-#: Seconds to wait for one HTTP response (the POST can carry 10 MB).
-READ_TIMEOUT_SECONDS = 30.0
-
-#: Headers ACS passes into the mail for `importance`; normal needs none.
-IMPORTANCE_HEADERS: dict[str, dict[str, str]] = {
-    "high": {"x-priority": "1", "importance": "high"},
-    "normal": {},
-    "low": {"x-priority": "5", "importance": "low"},
-}
-
 _CHECK_LOGS = (
     "the email may have been sent: look the operation id up in the ACS logs "
     "(ACSEmailSendMailOperational / ACSEmailStatusUpdateOperational, CorrelationId) "
@@ -104,7 +91,7 @@ _CHECK_LOGS = (
 )
 
 
-class EmailOutcomeUnknown(EmailFailed):
+class EmailOutcomeUnknown(EmailFailed, code="EmailFailed"):
     """ACS may have accepted the message, but its final status is not known (status
     polling timed out or failed, or the connection died after the POST went out).
 
@@ -124,156 +111,10 @@ class SendResult:
     messages: int = 0
 
 
-@functools.cache
-def _send_retry_policy_type() -> type[RetryPolicy[HttpRequest, HttpResponse]]:
-    """azure-core's RetryPolicy, with the POST rules above (class built on first use,
-    so importing this module does not import azure-core)."""
-    from azure.core.exceptions import ServiceResponseError
-    from azure.core.pipeline.policies import RetryPolicy
-    from azure.core.rest import HttpRequest, HttpResponse
-
-    # The request/response types of the EmailClient's pipeline (azure.core.rest).
-    class _SendRetryPolicy(RetryPolicy[HttpRequest, HttpResponse]):
-        def __init__(self, *, max_retry_after: float = MAX_RETRY_AFTER_SECONDS,
-                     **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.max_retry_after = max_retry_after
-
-        def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
-            settings = super().configure_retries(options)
-            # azure-core retries POST only on 500/503/504: add 408, 429, 502 and
-            # connection errors. Read errors are refused in `increment`.
-            settings["methods"] = frozenset(settings["methods"]) | {"POST"}
-            return settings
-
-        def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
-            retry_after = self.get_retry_after(response)
-            if retry_after is not None and retry_after > self.max_retry_after:
-                return False  # the caller reports the 429 with its Retry-After
-            return super().is_retry(settings, response)
-
-        def increment(self, settings: dict[str, Any], response: Any = None,
-                      error: Exception | None = None) -> bool:
-            request = getattr(response, "http_request", None)
-            if (isinstance(error, ServiceResponseError) and request is not None
-                    and request.method.upper() == "POST"):
-                return False  # the request went out: ACS may have accepted it
-            return super().increment(settings, response=response, error=error)
-
-        def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
-            # The SDK streams the POST's response; azure-core drops a retried one
-            # unread, which leaks its connection (ResourceWarning). Read it first.
-            if response is not None:
-                try:
-                    response.http_response.read()
-                except Exception:
-                    response.http_response.close()
-            super().sleep(settings, transport, response=response)
-
-    return _SendRetryPolicy
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for `EmailClient(...)`: retries, timeouts, polling interval."""
-    policy = _send_retry_policy_type()(
-        retry_total=RETRY_TOTAL,
-        retry_connect=RETRY_TOTAL,
-        retry_read=RETRY_TOTAL,  # GET (status) only; see increment()
-        retry_status=RETRY_TOTAL,
-        retry_backoff_factor=RETRY_BACKOFF_FACTOR,
-        retry_backoff_max=RETRY_BACKOFF_MAX,
-    )
-    return {
-        "retry_policy": policy,
-        "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
-        "read_timeout": READ_TIMEOUT_SECONDS,
-        "polling_interval": settings.email_poll_seconds,
-    }
-
-
-def build_client(settings: Settings, **kwargs: Any) -> EmailClient:
-    """An `EmailClient` from `ACS_CONNECTION_STRING` (access key, HMAC) or, failing
-    that, `ACS_ENDPOINT` with azure-identity: the user-assigned managed identity
-    `AZURE_CLIENT_ID` when set, else `DefaultAzureCredential()`.
-
-    *kwargs* go to the client after `client_options(settings)` (e.g.
-    `connection_verify` for a test certificate).
-    """
-    from azure.communication.email import EmailClient
-
-    options = {**client_options(settings), **kwargs}
-    if settings.acs_connection_string:
-        try:
-            return EmailClient.from_connection_string(settings.acs_connection_string, **options)
-        except ValueError:
-            raise EmailFailed(
-                "ACS_CONNECTION_STRING is not a valid connection string",
-                hint="copy it from the ACS resource's Keys page: "
-                     "endpoint=https://<resource>.communication.azure.com/;accesskey=<key>",
-            ) from None
-    if settings.acs_endpoint:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-        credential: Any
-        if settings.azure_client_id:
-            credential = ManagedIdentityCredential(client_id=settings.azure_client_id)
-        else:
-            credential = DefaultAzureCredential()
-        return EmailClient(settings.acs_endpoint, credential, **options)
-    raise EmailFailed(
-        "Azure Communication Services is not configured",
-        hint="set ACS_CONNECTION_STRING or ACS_ENDPOINT, or deliver to the local outbox",
-    )
-
-
-def _address(text: str) -> dict[str, str]:
-    name, address = parseaddr(text)
-    if not address or "@" not in address:
-        raise StepInputError(f"not an email address: {text!r}",
-                             hint="write addresses as name@domain or 'Name <name@domain>'")
-    return {"address": address, "displayName": name} if name else {"address": address}
-
-
-def _attachment(part: Attachment) -> dict[str, str]:
-    payload = {
-        "name": part.name,
-        "contentType": part.content_type,
-        "contentInBase64": base64.b64encode(part.data).decode("ascii"),
-    }
-    if part.content_id:
-        payload["contentId"] = part.content_id
-    return payload
-
-
-def message_payload(message: EmailMessage, *, sender: str = "") -> dict[str, Any]:
-    """The SDK's / REST API's message JSON for *message*.
-
-    Inline parts are attachments with `contentId` (referenced as `cid:<id>` in html).
-    """
-    recipients: dict[str, list[dict[str, str]]] = {"to": [_address(a) for a in message.to]}
-    if message.cc:
-        recipients["cc"] = [_address(a) for a in message.cc]
-    if message.bcc:
-        recipients["bcc"] = [_address(a) for a in message.bcc]
-    content: dict[str, str] = {"subject": message.subject}
-    if message.html:
-        content["html"] = message.html
-    if message.text or not message.html:
-        content["plainText"] = message.text
-    payload: dict[str, Any] = {
-        "senderAddress": _address(message.sender or sender)["address"],
-        "recipients": recipients,
-        "content": content,
-    }
-    if message.reply_to:
-        payload["replyTo"] = [_address(a) for a in message.reply_to]
-    parts = [*message.attachments, *message.inline]
-    if parts:
-        payload["attachments"] = [_attachment(part) for part in parts]
-    headers = IMPORTANCE_HEADERS.get(message.importance, {})
-    if headers:
-        payload["headers"] = dict(headers)
-    return payload
+def _outcome_unknown(text: str, operation_id: str) -> EmailOutcomeUnknown:
+    """The error for a send ACS may have accepted: *text* says what happened, the hint
+    says to look *operation_id* up in the ACS logs before sending again."""
+    return EmailOutcomeUnknown(text, hint=_CHECK_LOGS, operation_id=operation_id)
 
 
 def _id_from_location(location: str | None) -> str:
@@ -320,21 +161,6 @@ def _rejected(exc: HttpResponseError, recipients: list[str]) -> EmailFailed:
     return EmailFailed(what, hint=hint)
 
 
-#: The domain of the default EMAIL_SENDER: fine for the outbox, refused by ACS.
-PLACEHOLDER_SENDER_DOMAIN = "kusto-flows.local"
-
-
-def _check_sender(sender: str) -> None:
-    address = parseaddr(sender)[1]
-    if not address or address.lower().endswith("@" + PLACEHOLDER_SENDER_DOMAIN):
-        raise EmailFailed(
-            f"EMAIL_SENDER is not set (the sender would be {sender!r}); ACS sends only from "
-            "a MailFrom address of a domain connected to the ACS resource",
-            hint="set the EMAIL_SENDER app setting, e.g. DoNotReply@<your verified domain>; "
-                 "the email was not sent",
-        )
-
-
 class AcsSender:
     """Sends `EmailMessage`s through ACS. The client is built on first send (or given,
     for tests and reuse); `close()` closes a client this sender built."""
@@ -371,7 +197,7 @@ class AcsSender:
         """
         if not message.to and not message.cc and not message.bcc:
             raise StepInputError("the email has no recipients", hint="set `to`")
-        _check_sender(message.sender or self._settings.email_sender)
+        check_sender(message.sender or self._settings.email_sender)
         parts = split_recipients(fit_attachments(message))
         # Every address is checked before the first message goes out.
         payloads = [message_payload(part, sender=self._settings.email_sender) for part in parts]
@@ -417,6 +243,7 @@ class AcsSender:
 
         settings = self._settings
         recipients = message.recipients
+        to = ", ".join(recipients)
         # Ours, sent as Operation-Id: known even if no response arrives, and the same
         # on every retry of this message.
         operation_id = str(uuid.uuid4())
@@ -448,62 +275,46 @@ class AcsSender:
             raise _rejected(exc, recipients) from None
         except ServiceRequestError as exc:
             raise EmailFailed(
-                f"could not reach ACS to send the email to {', '.join(recipients)}: {exc}",
+                f"could not reach ACS to send the email to {to}: {exc}",
                 hint="the email was not sent; check ACS_ENDPOINT / the connection string "
                      "and the network, then retry",
             ) from None
         except ServiceResponseError as exc:
-            raise EmailOutcomeUnknown(
-                f"the connection to ACS broke after the email to {', '.join(recipients)} was "
-                f"sent (operation {operation_id}): {exc}",
-                hint=_CHECK_LOGS, operation_id=operation_id,
-            ) from None
+            raise _outcome_unknown(f"the connection to ACS broke after the email to {to} was "
+                                   f"sent (operation {operation_id}): {exc}",
+                                   operation_id) from None
         except AzureError as exc:
-            raise EmailOutcomeUnknown(
-                f"sending the email to {', '.join(recipients)} failed "
-                f"(operation {operation_id}): {exc}",
-                hint=_CHECK_LOGS, operation_id=operation_id,
-            ) from None
+            raise _outcome_unknown(f"sending the email to {to} failed "
+                                   f"(operation {operation_id}): {exc}", operation_id) from None
 
         operation_id = accepted.get("id", operation_id)
+        accepted_but = f"ACS accepted the email to {to} (operation {operation_id}) but"
         timeout = settings.email_send_timeout_seconds
         try:
             result = poller.result(timeout=timeout)
-        except HttpResponseError as exc:
-            if isinstance(exc.inner_exception, OperationFailed):
+        except AzureError as exc:
+            if (isinstance(exc, HttpResponseError)
+                    and isinstance(exc.inner_exception, OperationFailed)):
                 code, text = _service_error(exc)
                 raise EmailFailed(
-                    f"ACS could not send the email to {', '.join(recipients)} "
+                    f"ACS could not send the email to {to} "
                     f"(operation {operation_id}): {poller.status()}"
                     + (f" {code}" if code else "") + f": {text}",
                     hint="ACS gave up on this email; fix the cause above before sending again",
                     operation_id=operation_id,
                 ) from None
-            raise EmailOutcomeUnknown(
-                f"ACS accepted the email to {', '.join(recipients)} (operation "
-                f"{operation_id}) but asking for its status failed: {exc}",
-                hint=_CHECK_LOGS, operation_id=operation_id,
-            ) from None
-        except AzureError as exc:
-            raise EmailOutcomeUnknown(
-                f"ACS accepted the email to {', '.join(recipients)} (operation "
-                f"{operation_id}) but asking for its status failed: {exc}",
-                hint=_CHECK_LOGS, operation_id=operation_id,
-            ) from None
+            raise _outcome_unknown(f"{accepted_but} asking for its status failed: {exc}",
+                                   operation_id) from None
         if not poller.done():
             # The SDK's poller thread (a daemon) keeps polling in the background until
             # the status is final; nothing is sent again.
-            raise EmailOutcomeUnknown(
-                f"ACS accepted the email to {', '.join(recipients)} (operation "
-                f"{operation_id}) but reported no final status within {timeout:g} s "
-                f"(EMAIL_SEND_TIMEOUT_SECONDS)",
-                hint=_CHECK_LOGS, operation_id=operation_id,
-            )
+            raise _outcome_unknown(f"{accepted_but} reported no final status within "
+                                   f"{timeout:g} s (EMAIL_SEND_TIMEOUT_SECONDS)", operation_id)
         status = str((result or {}).get("status") or poller.status())
         operation_id = str((result or {}).get("id") or operation_id)
         if status.lower() != "succeeded":
             raise EmailFailed(
-                f"ACS ended the email to {', '.join(recipients)} (operation {operation_id}) "
+                f"ACS ended the email to {to} (operation {operation_id}) "
                 f"with status {status}",
                 hint="look the operation id up in the ACS logs", operation_id=operation_id,
             )

@@ -1,10 +1,10 @@
 """The run store in a local SQLite file (`<state_dir>/runs.sqlite`): the embedded
 default when no Table Storage setting is given (`make run`, tests, the CLI).
 
-Same keys (`keys.py`), limits (`records.py`) and semantics as the Table Storage
-store, so either can stand in for the other: newest first by the inverted-ticks row
-key, the continuation token is an opaque string holding the last row key returned,
-lists leave out the trigger body.
+Same keys (`keys.py`), limits (`records.py`) and semantics (`store_base.py`) as the
+Table Storage store, so either can stand in for the other: newest first by the
+inverted-ticks row key, the continuation token is an opaque string holding the last
+row key returned, lists leave out the trigger body.
 
 Thread-safe: each call opens its own connection, and writes in this process take a
 lock (SQLite's own locking covers other processes, with a busy timeout).
@@ -20,27 +20,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.errors import InvalidQuery
 from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
-from shared.runs.keys import (
-    decode_token,
-    encode_token,
-    older_than_row_key,
-    run_row_key,
-    step_row_key,
-)
+from shared.runs.keys import encode_token, older_than_row_key, run_row_key, step_row_key
 from shared.runs.records import (
     as_utc,
     decode_trigger_body,
     encode_trigger_body,
-    parse_status,
     run_record,
-    shown,
-    status_filter,
     step_order,
     step_record,
 )
 from shared.runs.store import RunPage, RunRecord, StepRecord
+from shared.runs.store_base import ListRequest, RunStoreBase
 
 __all__ = ["LocalRunStore"]
 
@@ -126,14 +117,16 @@ def _step_from_row(row: sqlite3.Row) -> StepRecord:
     )
 
 
-class LocalRunStore:
+class LocalRunStore(RunStoreBase):
     """`RunStore` in a SQLite file at *path* (created with its folder on first use)."""
+
+    #: A continuation token holds the last row key returned.
+    _position_type = str
 
     def __init__(self, path: Path | str, *, abandon_after: timedelta | None = None,
                  clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(abandon_after=abandon_after, clock=clock)
         self.path = Path(path)
-        self._abandon_after = abandon_after
-        self._clock = clock
         self._write_lock = threading.Lock()
         self._schema_lock = threading.Lock()
         self._ready = False
@@ -143,12 +136,6 @@ class LocalRunStore:
 
     def close(self) -> None:
         """Nothing held open between calls; here for symmetry with the table store."""
-
-    def __enter__(self) -> LocalRunStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -230,27 +217,11 @@ class LocalRunStore:
 
     # -- reads -----------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
-
-    def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
-                  continuation: str | None = None) -> RunPage:
-        if top < 1:
-            raise InvalidQuery("top must be at least 1")
-        top = min(top, 1000)
-        wanted = parse_status(status)
-        token_status = str(wanted) if wanted else None
-        now = self._now()
-        plan = status_filter(wanted, now, self._abandon_after)
-        if plan.matches_nothing:
-            return RunPage([], None)
-        after = decode_token(continuation, flow, token_status) if continuation else None
-        if after is not None and not isinstance(after, str):
-            raise InvalidQuery("invalid continuation token")
-
+    def _list_page(self, flow: str, request: ListRequest) -> RunPage:
+        plan, top = request.plan, request.top
         clauses, values = ["flow = ?"], [flow]
         for clause, value in (("status = ?", plan.stored), ("row_key >= ?", plan.key_at_least),
-                              ("row_key < ?", plan.key_below), ("row_key > ?", after)):
+                              ("row_key < ?", plan.key_below), ("row_key > ?", request.position)):
             if value is not None:
                 clauses.append(clause)
                 values.append(value)
@@ -260,9 +231,8 @@ class LocalRunStore:
             rows = conn.execute(sql, [*values, top + 1]).fetchall()
         more = len(rows) > top
         rows = rows[:top]
-        items = [shown(_run_from_row(r, with_body=False), now, self._abandon_after)
-                 for r in rows]
-        token = encode_token(flow, token_status, rows[-1]["row_key"]) if more else None
+        items = [self._shown(_run_from_row(r, with_body=False), request.now) for r in rows]
+        token = encode_token(flow, request.token_status, rows[-1]["row_key"]) if more else None
         return RunPage(items, token)
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
@@ -273,12 +243,8 @@ class LocalRunStore:
                 return None
             steps = conn.execute("SELECT * FROM steps WHERE run_id = ? ORDER BY row_key",
                                  (run_id,)).fetchall()
-        record = shown(_run_from_row(row, with_body=True), self._now(), self._abandon_after)
+        record = self._shown(_run_from_row(row, with_body=True), self._now())
         return record, [_step_from_row(s) for s in steps]
-
-    def last_run(self, flow: str) -> RunRecord | None:
-        page = self.list_runs(flow, top=1)
-        return page.items[0] if page.items else None
 
     # -- retention -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from shared.errors import KustoFlowsError
-from shared.results import RunResult, RunStatus, StepResult, StepStatus
+from shared.results import RunResult, RunStatus, StepResult, StepStatus, step_dict
 
 __all__ = [
     "RunPage",
@@ -31,20 +31,17 @@ __all__ = [
 ]
 
 
-class RunStoreUnavailable(KustoFlowsError):
+class RunStoreUnavailable(KustoFlowsError, http_status=503, title="Run store unavailable"):
     """The run store could not be read (it is down or unreachable)."""
 
-    code = "RunStoreUnavailable"
-    http_status = 503
-    title = "Run store unavailable"
 
-
-class TriggerBodyUnavailable(KustoFlowsError):
+class TriggerBodyUnavailable(KustoFlowsError, http_status=409, title="Cannot resubmit"):
     """A run's trigger body was too large to keep, so the run cannot be resubmitted."""
 
-    code = "TriggerBodyUnavailable"
-    http_status = 409
-    title = "Cannot resubmit"
+
+def _error_dict(code: str, message: str, hint: str) -> dict[str, str] | None:
+    """A stored error in the API's JSON form; None when the record has none."""
+    return {"code": code, "message": message, "hint": hint} if code or message else None
 
 
 @dataclass(frozen=True)
@@ -90,9 +87,7 @@ class RunRecord:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_ms": round(self.duration_ms, 3),
             "failing_step": self.failing_step,
-            "error": ({"code": self.error_code, "message": self.error_message,
-                       "hint": self.error_hint} if self.error_code or self.error_message
-                      else None),
+            "error": _error_dict(self.error_code, self.error_message, self.error_hint),
             "resubmitted_from": self.resubmitted_from,
             "step_count": self.step_count,
             "trigger_body_truncated": self.trigger_body_truncated,
@@ -114,17 +109,8 @@ class StepRecord:
     error_hint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "action": self.action,
-            "status": str(self.status),
-            "started_at": self.started_at.isoformat(),
-            "duration_ms": round(self.duration_ms, 3),
-            "summary": self.summary,
-            "error": ({"code": self.error_code, "message": self.error_message,
-                       "hint": self.error_hint} if self.error_code or self.error_message
-                      else None),
-        }
+        return step_dict(self, _error_dict(self.error_code, self.error_message,
+                                           self.error_hint))
 
 
 @dataclass(frozen=True)

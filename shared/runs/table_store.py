@@ -10,7 +10,9 @@ service's own `$top` and continuation (a status filter may need another request
 when the service returns a short page), `get_run` is two point reads plus the run's
 own step partition. Lists leave out the trigger body (`$select`); `get_run` has it.
 
-The Azure SDKs are imported inside functions: importing this module is cheap.
+Entities (what a run and its steps look like in the tables) are built and read in
+`table_entities.py`; what both stores share is in `store_base.py`. The Azure SDKs
+are imported inside functions: importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -21,45 +23,31 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.errors import InvalidQuery
-from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
+from shared.results import RunResult, StepResult, utc_now
 from shared.runs.keys import (
-    decode_token,
     encode_token,
     flow_partition_key,
     index_partition_key,
     older_than_row_key,
-    run_row_key,
     step_partition_key,
-    step_row_key,
 )
-from shared.runs.records import (
-    as_utc,
-    decode_trigger_body,
-    encode_trigger_body,
-    parse_status,
-    run_record,
-    shown,
-    split_chunks,
-    status_filter,
-    step_order,
-    step_record,
-)
+from shared.runs.records import as_utc
 from shared.runs.store import RunPage, RunRecord, StepRecord
+from shared.runs.store_base import MAX_PAGE, ListRequest, RunStoreBase
+from shared.runs.table_entities import (
+    LIST_COLUMNS,
+    index_entity,
+    run_entity,
+    run_from_entity,
+    step_entity,
+    step_from_entity,
+)
 
 __all__ = ["TableRunStore"]
 
 RUNS_TABLE = "FlowRuns"
 STEPS_TABLE = "FlowRunSteps"
 _BATCH = 100  # entities in one entity-group transaction
-_MAX_PAGE = 1000  # the service's largest $top
-
-#: Columns a list needs: everything but the trigger body chunks.
-_LIST_COLUMNS = [
-    "PartitionKey", "RowKey", "RunId", "Flow", "Status", "Trigger", "StartedAt", "EndedAt",
-    "DurationMs", "FailingStep", "ErrorCode", "ErrorMessage", "ErrorHint", "ResubmittedFrom",
-    "StepCount", "TriggerBodyTruncated",
-]
 
 #: Client defaults: a few quick retries inside the SDK, bounded timeouts. The
 #: resilient wrapper retries again and spools, so long SDK back-offs only hurt.
@@ -72,127 +60,18 @@ _CLIENT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _run_entity(run: RunResult) -> dict[str, Any]:
-    record = run_record(run)
-    entity: dict[str, Any] = {
-        "PartitionKey": flow_partition_key(record.flow),
-        "RowKey": run_row_key(record.started_at, record.run_id),
-        "Kind": "run",
-        "RunId": record.run_id,
-        "Flow": record.flow,
-        "Status": str(record.status),
-        "Trigger": record.trigger,
-        "StartedAt": record.started_at,
-        "DurationMs": record.duration_ms,
-        "FailingStep": record.failing_step,
-        "ErrorCode": record.error_code,
-        "ErrorMessage": record.error_message,
-        "ErrorHint": record.error_hint,
-        "ResubmittedFrom": record.resubmitted_from,
-        "StepCount": record.step_count,
-    }
-    if record.ended_at is not None:
-        entity["EndedAt"] = record.ended_at
-    body, truncated = encode_trigger_body(record.trigger_body)
-    entity["TriggerBodyTruncated"] = truncated
-    if body is not None:
-        chunks = split_chunks(body)
-        entity["TriggerBodyChunks"] = len(chunks)
-        for index, chunk in enumerate(chunks):
-            entity[f"TriggerBody{index}"] = chunk
-    return entity
-
-
-def _index_entity(run_entity: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "PartitionKey": index_partition_key(run_entity["RunId"]),
-        "RowKey": run_entity["PartitionKey"],
-        "Kind": "index",
-        "RunRowKey": run_entity["RowKey"],
-    }
-
-
-def _step_entity(run: RunResult, step: StepResult) -> dict[str, Any]:
-    record = step_record(step)
-    order = step_order(run, step)
-    entity: dict[str, Any] = {
-        "PartitionKey": step_partition_key(run.run_id),
-        "RowKey": step_row_key(order, step.path),
-        "Flow": run.flow,
-        "Order": order,
-        "Path": record.path,
-        "Action": record.action,
-        "Status": str(record.status),
-        "StartedAt": record.started_at,
-        "DurationMs": record.duration_ms,
-        "Summary": record.summary,
-        "ErrorCode": record.error_code,
-        "ErrorMessage": record.error_message,
-        "ErrorHint": record.error_hint,
-    }
-    return entity
-
-
-def _text(entity: dict[str, Any], name: str) -> str:
-    value = entity.get(name)
-    return "" if value is None else str(value)
-
-
-def _moment(entity: dict[str, Any], name: str) -> datetime | None:
-    value = entity.get(name)
-    return as_utc(value) if isinstance(value, datetime) else None
-
-
-def _run_from_entity(entity: dict[str, Any]) -> RunRecord:
-    body: Any = None
-    chunks = entity.get("TriggerBodyChunks")
-    if chunks:
-        body = decode_trigger_body("".join(_text(entity, f"TriggerBody{i}")
-                                           for i in range(int(chunks))))
-    started = _moment(entity, "StartedAt")
-    return RunRecord(
-        run_id=_text(entity, "RunId"),
-        flow=_text(entity, "Flow"),
-        status=RunStatus(_text(entity, "Status") or RunStatus.RUNNING),
-        trigger=_text(entity, "Trigger"),
-        started_at=started if started is not None else datetime.min,
-        ended_at=_moment(entity, "EndedAt"),
-        duration_ms=float(entity.get("DurationMs") or 0.0),
-        failing_step=_text(entity, "FailingStep"),
-        error_code=_text(entity, "ErrorCode"),
-        error_message=_text(entity, "ErrorMessage"),
-        error_hint=_text(entity, "ErrorHint"),
-        trigger_body=body,
-        resubmitted_from=_text(entity, "ResubmittedFrom"),
-        step_count=int(entity.get("StepCount") or 0),
-        trigger_body_truncated=bool(entity.get("TriggerBodyTruncated")),
-    )
-
-
-def _step_from_entity(entity: dict[str, Any]) -> StepRecord:
-    started = _moment(entity, "StartedAt")
-    return StepRecord(
-        path=_text(entity, "Path"),
-        action=_text(entity, "Action"),
-        status=StepStatus(_text(entity, "Status")),
-        started_at=started if started is not None else datetime.min,
-        duration_ms=float(entity.get("DurationMs") or 0.0),
-        summary=_text(entity, "Summary"),
-        error_code=_text(entity, "ErrorCode"),
-        error_message=_text(entity, "ErrorMessage"),
-        error_hint=_text(entity, "ErrorHint"),
-    )
-
-
 def _table_missing(exc: Exception) -> bool:
     code = str(getattr(exc, "error_code", "") or "")
     return "TableNotFound" in code or code.endswith("TABLE_NOT_FOUND") or (
         "TableNotFound" in str(exc))
 
 
-class TableRunStore:
+class TableRunStore(RunStoreBase):
     """`RunStore` on Azure Table Storage. Build it with `from_connection_string` or
     `from_endpoint` (managed identity); close it with `close()`."""
+
+    #: A continuation token holds the service's own continuation (a dict of keys).
+    _position_type = dict
 
     def __init__(self, service: Any, *, table_prefix: str = "",
                  abandon_after: timedelta | None = None,
@@ -201,12 +80,11 @@ class TableRunStore:
         if table_prefix and not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,40}", table_prefix):
             raise ValueError(f"table prefix {table_prefix!r} must be letters and digits, "
                              "starting with a letter")
+        super().__init__(abandon_after=abandon_after, clock=clock)
         self._service = service
         self._credential = credential
         self.runs_table = f"{table_prefix}{RUNS_TABLE}"
         self.steps_table = f"{table_prefix}{STEPS_TABLE}"
-        self._abandon_after = abandon_after
-        self._clock = clock
         self._ready = False
         self._lock = threading.Lock()
         self._runs = service.get_table_client(self.runs_table)
@@ -254,12 +132,6 @@ class TableRunStore:
         if self._credential is not None:
             self._credential.close()
 
-    def __enter__(self) -> TableRunStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- plumbing --------------------------------------------------------------
 
     def _ensure_tables(self, force: bool = False) -> None:
@@ -293,40 +165,24 @@ class TableRunStore:
     # -- writes ----------------------------------------------------------------
 
     def start_run(self, run: RunResult) -> None:
-        entity = _run_entity(run)
-        self._upsert(self._runs, _index_entity(entity))  # index first: no orphan run
+        entity = run_entity(run)
+        self._upsert(self._runs, index_entity(entity))  # index first: no orphan run
         self._upsert(self._runs, entity)
 
     def record_step(self, run: RunResult, step: StepResult) -> None:
-        self._upsert(self._steps, _step_entity(run, step))
+        self._upsert(self._steps, step_entity(run, step))
 
     def finish_run(self, run: RunResult) -> None:
         # The whole row again, index included: a finish replayed after the start
         # was lost (or the store restarted) still leaves a complete record.
-        entity = _run_entity(run)
-        self._upsert(self._runs, _index_entity(entity))
+        entity = run_entity(run)
+        self._upsert(self._runs, index_entity(entity))
         self._upsert(self._runs, entity)
 
     # -- reads -----------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
-
-    def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
-                  continuation: str | None = None) -> RunPage:
-        if top < 1:
-            raise InvalidQuery("top must be at least 1")
-        top = min(top, _MAX_PAGE)
-        wanted = parse_status(status)
-        token_status = str(wanted) if wanted else None
-        now = self._now()
-        plan = status_filter(wanted, now, self._abandon_after)
-        if plan.matches_nothing:
-            return RunPage([], None)
-        position = decode_token(continuation, flow, token_status) if continuation else None
-        if position is not None and not isinstance(position, dict):
-            raise InvalidQuery("invalid continuation token")
-
+    def _list_page(self, flow: str, request: ListRequest) -> RunPage:
+        plan, top = request.plan, request.top
         clauses = ["PartitionKey eq @pk"]
         parameters: dict[str, Any] = {"pk": flow_partition_key(flow)}
         if plan.stored:
@@ -342,13 +198,13 @@ class TableRunStore:
 
         def fetch() -> tuple[list[dict[str, Any]], Any]:
             entities: list[dict[str, Any]] = []
-            token = position
+            token = request.position
             while True:
                 # Ask only for what is still missing, so the service's token points
                 # exactly after the last entity returned (a filtered query may come
                 # back short, with a token: then ask again).
                 pages = self._runs.query_entities(
-                    query, parameters=parameters, select=_LIST_COLUMNS,
+                    query, parameters=parameters, select=LIST_COLUMNS,
                     results_per_page=top - len(entities),
                 ).by_page(continuation_token=token)
                 entities.extend(next(pages, []))
@@ -357,8 +213,8 @@ class TableRunStore:
                     return entities, token
 
         entities, token = self._call(fetch)
-        items = [shown(_run_from_entity(e), now, self._abandon_after) for e in entities]
-        return RunPage(items, encode_token(flow, token_status, token))
+        items = [self._shown(run_from_entity(e), request.now) for e in entities]
+        return RunPage(items, encode_token(flow, request.token_status, token))
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -382,12 +238,8 @@ class TableRunStore:
             return None
         entity, steps = found
         steps.sort(key=lambda e: str(e["RowKey"]))
-        record = shown(_run_from_entity(entity), self._now(), self._abandon_after)
-        return record, [_step_from_entity(e) for e in steps]
-
-    def last_run(self, flow: str) -> RunRecord | None:
-        page = self.list_runs(flow, top=1)
-        return page.items[0] if page.items else None
+        record = self._shown(run_from_entity(entity), self._now())
+        return record, [step_from_entity(e) for e in steps]
 
     # -- retention -------------------------------------------------------------
 
@@ -397,7 +249,7 @@ class TableRunStore:
         cut short leaves runs that the next one finds again)."""
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
-        page_size = min(page_size, _MAX_PAGE)
+        page_size = min(page_size, MAX_PAGE)
         self._ensure_tables()
         pages = self._runs.query_entities(
             "Kind eq @kind and RowKey ge @bound",
