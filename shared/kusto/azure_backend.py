@@ -12,6 +12,10 @@ ObjectBuilder; an error object in place of a row raises `KustoMultiApiError` as 
 SDK does). Should the SDK's internals ever differ from what that expects, rows are
 read through the SDK (`table.raw_rows`) as before; a test pins that the fast path
 is taken with the pinned SDK version.
+
+A failed request is sent again only when `retries.may_resend` says so: a control
+command only when it cannot have reached the cluster, and no request after the
+client's own read time-out.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ..errors import (
 from .backend import ExecutionInfo, KustoRequest
 from .params import to_literal
 from .reader import ResultSink
+from .retries import Failure, answer_status, classify, may_resend
 from .types import Column
 
 __all__ = ["AzureKustoBackend"]
@@ -42,9 +47,10 @@ __all__ = ["AzureKustoBackend"]
 log = logging.getLogger(__name__)
 
 _BATCH = 5_000
-_TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 _TIMEOUT_HINT = ("make the query more efficient so it runs faster, or separate it into "
                  "chunks, each over a different part of the data")
+_CHECK_HINT = ("check whether the command took effect (for example, count the rows it "
+               "writes) before running it again")
 
 
 class AzureKustoBackend:
@@ -84,10 +90,22 @@ class AzureKustoBackend:
             delivered = _CountingSink(sink)
             try:
                 return self._execute_once(request, delivered)
-            except _Transient as exc:
-                # Retry only while nothing reached the step: a half-read result
-                # retried would be read twice.
-                if delivered.rows or attempt > self.retries:
+            except _Failed as exc:
+                if exc.failure is Failure.CLIENT_TIMEOUT:
+                    raise self._client_timeout(request) from exc
+                if not may_resend(exc.failure, is_command=request.is_command):
+                    # Only a command gets here (a time-out was handled above).
+                    raise KustoUnavailable(
+                        f"the control command may have run on {self.cluster} ({exc}); "
+                        f"it was not re-sent", hint=_CHECK_HINT) from exc
+                # A half-read result retried would be read twice.
+                if delivered.rows:
+                    raise KustoUnavailable(
+                        f"{exc} after {delivered.rows:,} rows from {self.cluster} had been "
+                        f"read; not retried, so that no row is read twice",
+                        hint="run the flow again; if it keeps happening, check the "
+                             "cluster's health") from exc
+                if attempt > self.retries:
                     raise KustoUnavailable(
                         f"{self.cluster} did not answer after {attempt} attempts: {exc}",
                         hint="check the cluster URL and that it is running; transient "
@@ -95,6 +113,15 @@ class AzureKustoBackend:
                 delay = self.backoff_seconds * 2 ** (attempt - 1)
                 log.warning("Kusto request failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 time.sleep(delay)
+
+    def _client_timeout(self, request: KustoRequest) -> RequestTimeout:
+        """The SDK's read time-out: servertimeout and the grace passed in silence."""
+        message = (f"no answer within the {request.timeout:g} s time-out "
+                   f"(and {self._grace:g} s of grace)")
+        if request.is_command:
+            return RequestTimeout(f"{message}; the control command may have run; it was "
+                                  f"not re-sent", hint=f"{_TIMEOUT_HINT}; {_CHECK_HINT}")
+        return RequestTimeout(message, hint=_TIMEOUT_HINT)
 
     def _execute_once(self, request: KustoRequest, sink: _CountingSink) -> ExecutionInfo:
         from azure.kusto.data import ClientRequestProperties
@@ -125,8 +152,12 @@ class AzureKustoBackend:
         return info
 
 
-class _Transient(Exception):
-    pass
+class _Failed(Exception):
+    """A transport failure (see `retries`), before it is reported or retried."""
+
+    def __init__(self, failure: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
 
 
 class _CountingSink:
@@ -316,22 +347,13 @@ def _visualization(response: Any) -> Any:
 
 
 def _translate(exc: Exception, request: KustoRequest) -> Exception:
-    import requests
-    from azure.kusto.data.exceptions import (
-        KustoAuthenticationError,
-        KustoServiceError,
-        KustoThrottlingError,
-    )
+    from azure.kusto.data.exceptions import KustoAuthenticationError, KustoServiceError
 
     if isinstance(exc, LimitExceeded):
         return exc
-    if isinstance(exc, requests.exceptions.Timeout | TimeoutError):
-        return RequestTimeout(f"no answer within the {request.timeout:g} s time-out",
-                              hint=_TIMEOUT_HINT)
-    if isinstance(exc, requests.exceptions.ConnectionError | ConnectionError):
-        return _Transient(f"cannot connect: {_short(exc)}")
-    if isinstance(exc, KustoThrottlingError):
-        return _Transient(f"throttled: {_short(exc)}")
+    failure = classify(exc)
+    if failure is not None:
+        return _Failed(failure, _failure_text(failure, exc))
     if isinstance(exc, KustoAuthenticationError):
         return AuthFailed(f"cannot authenticate to the cluster: {_short(exc)}",
                           hint="check the connection's auth and the identity's access "
@@ -339,19 +361,33 @@ def _translate(exc: Exception, request: KustoRequest) -> Exception:
     if isinstance(exc, KustoServiceError):
         status = getattr(getattr(exc, "http_response", None), "status_code", None)
         text = getattr(exc, "message_text", "") or str(exc)
-        if status in _TRANSIENT_STATUS:
-            return _Transient(f"HTTP {status}: {_short(text)}")
         if status in (401, 403):
             return AuthFailed(f"the cluster refused access (HTTP {status}): {_short(text)}",
                               hint="grant the identity viewer access on the database")
         if "timed out" in text.lower() or "timeout" in text.lower():
             return RequestTimeout(f"the request ran longer than its {request.timeout:g} s "
                                   f"time-out", hint=_TIMEOUT_HINT)
-        if status is None and "network" in text.lower():
-            return _Transient(_short(text))
         return KustoQueryError(f"query failed: {_short(text)}",
                                hint="fix the KQL; query errors are not retried")
     return KustoQueryError(f"query failed: {type(exc).__name__}: {_short(exc)}")
+
+
+def _failure_text(failure: Failure, exc: Exception) -> str:
+    if failure is Failure.SERVER_ERROR:
+        text = getattr(exc, "message_text", "") or str(exc)
+        return f"HTTP {answer_status(exc)}: {_short(text)}"
+    if failure is Failure.THROTTLED:
+        return "throttled (HTTP 429)"
+    if failure is Failure.NOT_SENT:
+        return f"cannot connect: {_short(_innermost(exc))}"
+    return f"{failure.value}: {_short(_innermost(exc))}"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """What the SDK's "Failed to process network request" wraps, which says more."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _short(value: Any, limit: int = 600) -> str:
