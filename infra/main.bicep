@@ -142,7 +142,11 @@ module appServicePlan 'br/public:avm/res/web/serverfarm:0.1.1' = {
 }
 
 // Storage: the Functions host (AzureWebJobsStorage), the deployment package container,
-// and Table Storage for run records (the code creates its FlowRuns and FlowRunSteps tables).
+// Table Storage for run records (the code creates its FlowRuns and FlowRunSteps tables),
+// and the run queue: each queued run is a message on flow-runs, read by the queue-triggered
+// function; the host moves a message that failed maxDequeueCount times (host.json) to
+// flow-runs-poison, which a second function handles. Declared here so both exist before
+// the first run is queued; the identity reaches them with Storage Queue Data Contributor.
 module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
   name: 'storage'
   scope: rg
@@ -165,6 +169,16 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
     }
     tableServices: {
       tables: [] // created on first use by the run store
+    }
+    queueServices: {
+      queues: [
+        {
+          name: 'flow-runs'
+        }
+        {
+          name: 'flow-runs-poison'
+        }
+      ]
     }
     minimumTlsVersion: 'TLS1_2'
     location: location

@@ -1,10 +1,14 @@
-"""Azurite's table service for the tests (a pytest plugin, loaded by the root
-conftest), and the helper the benchmark reuses to start its own.
+"""Azurite's table and queue services for the tests (a pytest plugin, loaded by the
+root conftest), and the helper the benchmark reuses to start its own.
 
-`azurite` (session scope): one emulator for the whole session, from
+`azurite` (session scope): one table emulator for the whole session, from
 `node_modules/.bin/azurite-table` (installed by `make test`, which runs npm
 install), on a free 127.0.0.1 port, data in memory. Tests share it: give each test
 its own table prefix rather than cleaning up.
+
+`azurite_queue` (session scope): the same for the queue service, from
+`node_modules/.bin/azurite-queue` (`.connection_string` has a QueueEndpoint). Tests
+share it: give each test its own queue name.
 
 `fresh_azurite` (function scope): a private instance for a test that stops and
 starts the emulator (a restart loses the in-memory data, which would pull the rug
@@ -28,10 +32,11 @@ from typing import IO
 
 import pytest
 
-__all__ = ["AZURITE_TABLE", "Azurite", "free_port"]
+__all__ = ["AZURITE_QUEUE", "AZURITE_TABLE", "Azurite", "AzuriteQueue", "free_port"]
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE_QUEUE = ROOT / "node_modules" / ".bin" / "azurite-queue"
 
 #: Azurite's well-known development account; the key is public (documented by
 #: Microsoft for the emulator) and opens nothing but a local emulator.
@@ -55,11 +60,17 @@ def _answers(port: int) -> bool:
 class Azurite:
     """One Azurite table service process; `stop()` and `start()` keep its port."""
 
+    #: Which Azurite service: names its --<service>Host/--<service>Port options.
+    service = "table"
+    #: The connection-string key of that service's endpoint.
+    endpoint_key = "TableEndpoint"
+    default_binary = AZURITE_TABLE
+
     def __init__(self, workdir: Path, port: int | None = None,
-                 binary: Path = AZURITE_TABLE) -> None:
+                 binary: Path | None = None) -> None:
         self.workdir = Path(workdir)
         self.port = port or free_port()
-        self.binary = Path(binary)
+        self.binary = Path(binary or self.default_binary)
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -70,7 +81,7 @@ class Azurite:
     @property
     def connection_string(self) -> str:
         return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};"
-                f"AccountKey={ACCOUNT_KEY};TableEndpoint={self.url};")
+                f"AccountKey={ACCOUNT_KEY};{self.endpoint_key}={self.url};")
 
     @property
     def running(self) -> bool:
@@ -88,11 +99,12 @@ class Azurite:
         if not os.access(self.binary, os.X_OK):
             raise FileNotFoundError(
                 f"{self.binary} is missing: run `make test` (it runs npm install, which "
-                "installs Azurite for the run-store tests)")
+                "installs Azurite for the run-store and queue tests)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.workdir / "azurite.log", "ab")  # closed in stop()
         self._process = subprocess.Popen(
-            [str(self.binary), "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
+            [str(self.binary), f"--{self.service}Host", "127.0.0.1",
+             f"--{self.service}Port", str(self.port),
              "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
              "--loose", "--silent"],
             cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self._log,
@@ -102,11 +114,11 @@ class Azurite:
             if self._process.poll() is not None:
                 code = self._process.returncode
                 self.stop()
-                raise RuntimeError(f"azurite-table exited ({code}) on port {self.port}:\n"
+                raise RuntimeError(f"{self.binary.name} exited ({code}) on port {self.port}:\n"
                                    f"{self._log_tail()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"azurite-table did not answer on port {self.port} "
+                raise TimeoutError(f"{self.binary.name} did not answer on port {self.port} "
                                    f"within {timeout:.0f}s:\n{self._log_tail()}")
             time.sleep(0.05)
         return self
@@ -135,9 +147,17 @@ class Azurite:
         self.stop()
 
 
-def _started(workdir: Path) -> Azurite:
+class AzuriteQueue(Azurite):
+    """One Azurite queue service process (`.connection_string` has a QueueEndpoint)."""
+
+    service = "queue"
+    endpoint_key = "QueueEndpoint"
+    default_binary = AZURITE_QUEUE
+
+
+def _started(workdir: Path, kind: type[Azurite] = Azurite) -> Azurite:
     try:
-        return Azurite(workdir).start()
+        return kind(workdir).start()
     except FileNotFoundError as exc:
         pytest.fail(str(exc), pytrace=False)
 
@@ -146,6 +166,16 @@ def _started(workdir: Path) -> Azurite:
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """The session's Azurite table service (`.connection_string`)."""
     service = _started(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """The session's Azurite queue service (`.connection_string`, `.url`)."""
+    service = _started(tmp_path_factory.mktemp("azurite-queue"), AzuriteQueue)
     try:
         yield service
     finally:

@@ -34,6 +34,9 @@ NOT_SET_BY_INFRA = {
     "ACS_CONNECTION_STRING": "local e-mail key auth",
     # Key-based auth for local runs; in Azure the managed identity uses RUNS_TABLE_ENDPOINT.
     "RUNS_TABLE_CONNECTION_STRING": "local table key auth",
+    # The host storage as a connection string (Azurite locally); in Azure the host and
+    # the run queue use the identity through AzureWebJobsStorage__queueServiceUri & co.
+    "AzureWebJobsStorage": "local storage key auth",
     # Tuning knobs whose code defaults suit Azure; set them in the portal if ever needed.
     "KUSTO_CLIENT_GRACE_SECONDS": "code default",
     "EMAIL_SEND_TIMEOUT_SECONDS": "code default",
@@ -230,6 +233,43 @@ def test_local_auth_is_off_on_log_analytics_and_application_insights():
         assert re.search(r"disableLocalAuth: true", body), module
 
 
+# --- queued runs ---------------------------------------------------------------------
+#: The run queue and the poison queue the Functions host moves a message to after
+#: maxDequeueCount failed attempts (its name is always the queue's + "-poison").
+RUN_QUEUE = "flow-runs"
+POISON_QUEUE = f"{RUN_QUEUE}-poison"
+
+
+def _declared_queues() -> list[str]:
+    """Names in the storage module's `queueServices: { queues: [...] }` (infra/main.bicep)."""
+    code = _main_bicep()
+    match = re.search(r"^module storage '([^']+)' = \{$", code, flags=re.M)
+    assert match, "infra/main.bicep has no storage module"
+    # The AVM storage-account module takes the queues as queueServices.queues.
+    assert match.group(1).startswith("br/public:avm/res/storage/storage-account:")
+    module = code[match.end():].split("\n}", 1)[0]
+    services = re.search(r"^    queueServices: \{\n(.*?)^    \}$", module, flags=re.M | re.S)
+    assert services, "the storage module declares no queueServices"
+    queues = re.search(r"^      queues: \[\n(.*?)^      \]$", services.group(1),
+                       flags=re.M | re.S)
+    assert queues, "queueServices has no queues list"
+    return re.findall(r"^\s*name: '([^']+)'$", queues.group(1), flags=re.M)
+
+
+def test_the_storage_account_declares_the_run_queue_and_its_poison_queue():
+    assert sorted(_declared_queues()) == sorted([RUN_QUEUE, POISON_QUEUE])
+
+
+def test_every_queue_a_function_is_triggered_by_is_declared_in_infra():
+    # The queue names the code's queue triggers use (none until queued runs land).
+    declared = set(_declared_queues())
+    sources = [ROOT / "function_app.py", *sorted((ROOT / "shared").rglob("*.py"))]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for name in re.findall(r"queue_name\s*=\s*[\"']([^\"']+)[\"']", text):
+            assert name in declared, f"{path.relative_to(ROOT)}: queue {name!r} not in infra"
+
+
 # --- secrets -------------------------------------------------------------------------
 # Each pattern is split across string literals so that this file does not match itself.
 _SECRET_PATTERNS = {
@@ -347,6 +387,27 @@ def test_host_json_uses_extension_bundle_v4_and_the_api_route_prefix():
     assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
     assert host["extensions"]["http"]["routePrefix"] == "api"
+
+
+def test_host_json_queue_settings_suit_runs_that_take_minutes():
+    # Documented in the README (Deploy, Queued runs); property names and ranges from the
+    # host.json reference of the Storage queues extension 5.x (extension bundle v4).
+    queues = _host()["extensions"]["queues"]
+    assert set(queues) == {"batchSize", "newBatchThreshold", "maxDequeueCount",
+                           "visibilityTimeout", "maxPollingInterval", "messageEncoding"}
+    # Few runs at once per instance: at most batchSize + newBatchThreshold.
+    assert 1 <= queues["batchSize"] <= 8
+    assert 0 <= queues["newBatchThreshold"] < queues["batchSize"]
+    # A few attempts, then the host moves the message to flow-runs-poison.
+    assert queues["maxDequeueCount"] == 5
+    # A failed run is retried after a short pause, not at once and not minutes later.
+    assert 5 <= _timespan_seconds(queues["visibilityTimeout"]) <= 120
+    # The default (1 min) would leave a queued run waiting up to a minute on a quiet
+    # queue; a webhook that waits for its run cannot afford that.
+    assert 1 <= _timespan_seconds(queues["maxPollingInterval"]) <= 5
+    # What the Functions host decodes by default, and what the sender encodes
+    # (azure-storage-queue's TextBase64EncodePolicy, tests/test_queue_service.py).
+    assert queues["messageEncoding"] == "base64"
 
 
 # --- packaging -----------------------------------------------------------------------

@@ -59,7 +59,8 @@ resource blobRoleAssignmentUser 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
-// Storage Queue Data Contributor - AzureWebJobsStorage__queueServiceUri (host internals)
+// Storage Queue Data Contributor - AzureWebJobsStorage__queueServiceUri: host internals and
+// the run queues (sending to flow-runs, its queue trigger, the flow-runs-poison handler)
 resource queueRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storageAccount.id, managedIdentityPrincipalId, storageQueueDataContributorRoleId)
   scope: storageAccount
