@@ -2,8 +2,9 @@
 
 * `kusto_server` (session): the sample database `Samples`, started once; `.url`.
 * `stopped_kusto_url`: a loopback URL on which nothing listens, for "server down".
-* `start_kusto_server(bench_rows)` / `stop_kusto_server(process)`: the same
-  subprocess for benchmarks that need their own server (for example with `Bench`).
+* `start_kusto_server(bench_rows, async_polls)` / `stop_kusto_server(process)`: the
+  same subprocess for benchmarks and tests that need their own server (for example
+  with `Bench`, or another number of InProgress polls for async operations).
 
 A subprocess rather than a thread: the server holds one DuckDB connection and a
 lock, and a slow query in it must not share a GIL or an interpreter with the tests
@@ -62,12 +63,17 @@ def _wait_until_answering(url: str, deadline: float) -> None:
         time.sleep(0.05)
 
 
-def start_kusto_server(bench_rows: int = 0) -> tuple[subprocess.Popen[str], str]:
+def start_kusto_server(
+    bench_rows: int = 0, async_polls: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """Start `python -m tests.kusto_server --port 0` and return (process, url)
-    once it answers. The caller owns the process: `stop_kusto_server` it."""
+    once it answers. The caller owns the process: `stop_kusto_server` it.
+    *async_polls*: InProgress polls of an async operation (None: the server's default)."""
     command = [sys.executable, "-m", "tests.kusto_server", "--port", "0"]
     if bench_rows:
         command += ["--bench-rows", str(bench_rows)]
+    if async_polls is not None:
+        command += ["--async-polls", str(async_polls)]
     # stderr is inherited, so a traceback lands in pytest's captured output.
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + START_TIMEOUT

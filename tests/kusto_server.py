@@ -15,7 +15,13 @@ The handler parses the string `properties` and hands the body to the library's
 `do_POST` unchanged; the server types the values just before the library's `run`.
 Errors, envelopes and policy stay the library's own.
 
-    python -m tests.kusto_server --port 0 [--bench-rows N]
+One behaviour is added, because duckdb-kql refuses it: Kusto's async control
+commands (`.set-or-append async …`, `.export async …`, then `.show operations <id>`
+and `.show operation <id> details`), in `tests.kusto_async`; its docstring has the
+schemas, their sources and the knobs tests use (`--async-polls N`: the InProgress
+polls before an operation's final state).
+
+    python -m tests.kusto_server --port 0 [--bench-rows N] [--async-polls N]
 
 binds 127.0.0.1, prints its URL as the first stdout line and serves the sample
 database `Samples` (StormEvents, JobLog; plus `Bench` with --bench-rows) until
@@ -36,6 +42,8 @@ from typing import Any
 import duckdb_kql
 from duckdb_kql.params import as_datetime, parse_timespan
 from duckdb_kql.server import KustoRestServer, Result, _Handler
+
+from tests.kusto_async import DEFAULT_POLLS, AsyncOperations
 
 __all__ = ["AdaptedHandler", "AdaptedServer", "build", "literal_value", "main"]
 
@@ -142,11 +150,18 @@ class AdaptedServer(KustoRestServer):
 
     Fix 2 lives in `run` rather than in the body rewrite because a datetime or a
     timedelta does not survive a trip through JSON.
+
+    `run` also answers Kusto's async commands (`tests.kusto_async`) before the
+    library sees them; the command an async one wraps runs through the library's
+    own `run`, with the request's parameters, database and options.
+    *async_polls*: the InProgress polls before an operation's final state.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, async_polls: int = DEFAULT_POLLS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.RequestHandlerClass = AdaptedHandler
+        #: The async operations accepted so far; its knobs are for tests.
+        self.operations = AsyncOperations(async_polls)
 
     def run(
         self,
@@ -155,9 +170,13 @@ class AdaptedServer(KustoRestServer):
         database: str | None = None,
         options: dict[str, Any] | None = None,
     ) -> Result:
-        if parameters:
-            parameters = _typed_parameters(csl, parameters)
-        return super().run(csl, parameters, database, options)
+        def execute(text: str) -> Result:
+            typed = _typed_parameters(text, parameters) if parameters else parameters
+            return KustoRestServer.run(self, text, typed, database, options)
+
+        current = database if database and database != "default" else self.database
+        answer = self.operations.answer(csl, execute, current)
+        return answer if answer is not None else execute(csl)
 
 
 #: `Bench`: N deterministic rows x 8 mixed columns, generated in SQL.
@@ -176,7 +195,7 @@ FROM range(?) AS r(i)
 """
 
 
-def build(port: int = 0, bench_rows: int = 0) -> AdaptedServer:
+def build(port: int = 0, bench_rows: int = 0, async_polls: int = DEFAULT_POLLS) -> AdaptedServer:
     """A server on 127.0.0.1:*port* over an in-memory database named `Samples`."""
     from shared.kusto.sample_data import load_into
 
@@ -186,16 +205,27 @@ def build(port: int = 0, bench_rows: int = 0) -> AdaptedServer:
     load_into(con)
     if bench_rows > 0:
         con.execute(_BENCH_SQL, [bench_rows])
-    return AdaptedServer(con, port=port, host="127.0.0.1", quiet=True, allow_write=True)
+    return AdaptedServer(
+        con, port=port, host="127.0.0.1", quiet=True, allow_write=True, async_polls=async_polls
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--bench-rows", type=int, default=0, help="rows in table Bench")
+    parser.add_argument(
+        "--async-polls",
+        type=int,
+        default=DEFAULT_POLLS,
+        help=f"InProgress polls of an async operation before its final state "
+        f"(default {DEFAULT_POLLS})",
+    )
     args = parser.parse_args(argv)
+    if args.async_polls < 0:
+        parser.error("--async-polls must be >= 0")
 
-    server = build(args.port, args.bench_rows)
+    server = build(args.port, args.bench_rows, args.async_polls)
 
     def _stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # unwinds serve_forever in the main thread

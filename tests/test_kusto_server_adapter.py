@@ -9,6 +9,12 @@ them. These tests drive the real client and prove that parameters of every
 declared type and the server time-out reach the engine; they also pin down the
 errors the client sees (time-out, syntax error, unknown table, server down,
 `.drop table`), which is what the production error mapping is written against.
+
+The adapter also adds Kusto's async control commands (`tests.kusto_async`): an
+async command answers one OperationId at once, `.show operations <id>` reports it
+InProgress for N polls and then Completed / Failed (the engine's error text in
+Status) / a state a test forced, and `.show operation <id> details` returns the
+result; the tests at the end drive that through the real client.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from azure.kusto.data.exceptions import KustoApiError, KustoNetworkError, KustoS
 from duckdb_kql.server import KustoRestServer
 
 from tests.fixtures_kusto import KustoServer, start_kusto_server, stop_kusto_server
-from tests.kusto_server import literal_value
+from tests.kusto_async import DEFAULT_POLLS
+from tests.kusto_server import AdaptedServer, build, literal_value
 
 DB = "Samples"
 GUID = uuid.UUID("74be27de-1e4e-49d9-b579-fe0b331d3642")
@@ -328,3 +335,273 @@ def test_the_v2_response_does_not_carry_the_render_hint(client):
     [[_, key, value]] = [list(row) for row in properties]
     assert key == "Visualization"
     assert '"Visualization": null' in value  # the chart kind is not reported
+
+
+# -- async control commands (tests.kusto_async) -----------------------------------
+#
+# duckdb-kql refuses `async`; the adapter adds Kusto's documented behaviour: the
+# submit answers one OperationId, `.show operations <id>` is InProgress for the
+# first N polls and then final, `.show operation <id> details` is the result.
+
+#: `.show operations`, in Kusto's order: show-operations.md plus the full declaration
+#: in Kusto.Language's EngineCommands.cs (see tests/kusto_async.py).
+SHOW_OPERATIONS = [
+    ("OperationId", "guid"),
+    ("Operation", "string"),
+    ("NodeId", "string"),
+    ("StartedOn", "datetime"),
+    ("LastUpdatedOn", "datetime"),
+    ("Duration", "timespan"),
+    ("State", "string"),
+    ("Status", "string"),
+    ("RootActivityId", "guid"),
+    ("ShouldRetry", "bool"),
+    ("Database", "string"),
+    ("Principal", "string"),
+    ("User", "string"),
+    ("AdminEpochStartTime", "datetime"),
+    ("VirtualCluster", "string"),
+]
+#: The session server's InProgress polls (its default).
+POLLS = DEFAULT_POLLS
+
+
+def _new_table() -> str:
+    return f"Async_{uuid.uuid4().hex[:12]}"
+
+
+def _columns(table: Any) -> list[tuple[str, str]]:
+    return [(c.column_name, c.column_type) for c in table.columns]
+
+
+def _submit(client: KustoClient, csl: str, properties: Any = None) -> str:
+    """Run an async command; its answer must be one guid OperationId, one row."""
+    table = client.execute_mgmt(DB, csl, properties).primary_results[0]
+    assert _columns(table) == [("OperationId", "guid")]
+    [[operation_id]] = [list(row) for row in table]
+    return str(uuid.UUID(operation_id))
+
+
+def _poll(client: KustoClient, operation_id: str) -> dict[str, Any]:
+    table = client.execute_mgmt(DB, f".show operations {operation_id}").primary_results[0]
+    assert _columns(table) == SHOW_OPERATIONS
+    [row] = [row.to_dict() for row in table]
+    return row
+
+
+def _poll_to_the_end(client: KustoClient, operation_id: str, polls: int = POLLS) -> dict[str, Any]:
+    """Poll *polls* times (each InProgress), then once more for the final row."""
+    for _ in range(polls):
+        row = _poll(client, operation_id)
+        assert (row["State"], row["Status"]) == ("InProgress", "")
+    final = _poll(client, operation_id)
+    assert final["State"] != "InProgress"
+    return final
+
+
+def _table_exists(client: KustoClient, table: str) -> bool:
+    shown = client.execute_mgmt(DB, f".show tables | where TableName == '{table}'")
+    return len(shown.primary_results[0]) == 1
+
+
+def test_an_async_set_or_append_answers_one_operation_id_at_once(client):
+    table = _new_table()
+    operation_id = _submit(client, f".set-or-append async {table} <| print Job = 'a', N = 1")
+    first = _poll(client, operation_id)
+    assert first["OperationId"] == operation_id
+    assert first["State"] == "InProgress"  # answered before any poll saw it finish
+
+
+def test_show_operations_is_in_progress_for_n_polls_then_completed_and_rows_land_once(client):
+    table = _new_table()
+    operation_id = _submit(
+        client, f'.set-or-append async {table} <| datatable(Job:string, N:long) ["a", 1, "b", 2]'
+    )
+    states = [_poll(client, operation_id)["State"] for _ in range(POLLS + 2)]
+    assert states == ["InProgress"] * POLLS + ["Completed", "Completed"]
+
+    row = _poll(client, operation_id)
+    assert row["OperationId"] == operation_id
+    assert row["Operation"] == "TableSetOrAppend"
+    assert (row["Status"], row["NodeId"], row["ShouldRetry"]) == ("", "", False)
+    assert row["Database"] == DB
+    assert row["StartedOn"] <= row["LastUpdatedOn"]
+    assert row["Duration"] == row["LastUpdatedOn"] - row["StartedOn"]
+    assert str(uuid.UUID(row["RootActivityId"])) == row["RootActivityId"]
+    assert isinstance(row["AdminEpochStartTime"], dt.datetime)
+
+    # Written exactly once, by the submit; polling and details write nothing.
+    client.execute_mgmt(DB, f".show operation {operation_id} details")
+    assert _rows(client, f"{table} | order by N asc") == [["a", 1], ["b", 2]]
+
+
+def test_show_operation_details_returns_the_wrapped_commands_result(client):
+    table = _new_table()
+    operation_id = _submit(client, f".set-or-append async {table} <| range N from 1 to 3 step 1")
+    _poll_to_the_end(client, operation_id)
+    details = client.execute_mgmt(DB, f".show operation {operation_id} details").primary_results[0]
+    # The synchronous `.set-or-append`'s own result: one row per extent written.
+    assert [c.column_name for c in details.columns] == [
+        "ExtentId",
+        "OriginalSize",
+        "ExtentSize",
+        "CompressedSize",
+        "IndexSize",
+        "RowCount",
+    ]
+    [extent] = [row.to_dict() for row in details]
+    assert extent["RowCount"] == 3
+
+
+def test_details_before_completion_are_refused(client):
+    operation_id = _submit(client, f".set-or-append async {_new_table()} <| print N = 1")
+    with pytest.raises(KustoApiError, match="has not completed"):
+        client.execute_mgmt(DB, f".show operation {operation_id} details")
+
+
+def test_a_failing_async_command_ends_failed_with_the_engines_error_text(client):
+    table = _new_table()
+    client.execute_mgmt(DB, f".set-or-append {table} <| print N = 1, Job = 'kept'")
+    wrong = f".append {table} <| print N = 'not a long'"
+    synchronous = _api_error(client, wrong, mgmt=True)  # the same command, not async
+
+    operation_id = _submit(client, wrong.replace(".append", ".append async", 1))
+    final = _poll_to_the_end(client, operation_id)
+
+    assert final["State"] == "Failed"
+    assert final["Status"] == str(synchronous)
+    assert "Query schema does not match table schema" in final["Status"]
+    assert final["Operation"] == "TableAppend"
+    assert _rows(client, table) == [[1, "kept"]]  # untouched
+    with pytest.raises(KustoApiError, match="ended Failed"):
+        client.execute_mgmt(DB, f".show operation {operation_id} details")
+
+
+def test_an_unknown_operation_id_answers_an_empty_table(client):
+    unknown = str(uuid.uuid4())
+    table = client.execute_mgmt(DB, f".show operations {unknown}").primary_results[0]
+    assert _columns(table) == SHOW_OPERATIONS
+    assert len(table) == 0
+
+    known = _submit(client, f".set-or-append async {_new_table()} <| print N = 1")
+    listed = client.execute_mgmt(DB, f".show operations ({unknown}, {known})")
+    assert [row["OperationId"] for row in listed.primary_results[0]] == [known]
+
+    with pytest.raises(KustoApiError, match="was not found"):
+        client.execute_mgmt(DB, f".show operation {unknown} details")
+
+
+@pytest.mark.parametrize("state", ["Failed", "Abandoned", "Cancelled"])
+def test_a_forced_outcome_ends_in_that_state_and_writes_nothing(client, state):
+    table = _new_table()
+    operation_id = _submit(
+        client,
+        f".set-or-append async {table} <| print N = 1 // async-outcome: {state}: forced by {state}",
+    )
+    final = _poll_to_the_end(client, operation_id)
+    assert (final["State"], final["Status"]) == (state, f"forced by {state}")
+    assert not _table_exists(client, table)  # the command never ran
+
+
+def test_an_unknown_forced_outcome_is_refused_at_once(client):
+    table = _new_table()
+    with pytest.raises(KustoApiError, match="not a state a test can force"):
+        client.execute_mgmt(
+            DB, f".set-or-append async {table} <| print N = 1 // async-outcome: Sideways"
+        )
+    assert not _table_exists(client, table)
+
+
+def test_an_async_export_runs_its_query_and_its_details_name_one_artifact(client):
+    operation_id = _submit(
+        client,
+        ".export async compressed to csv ("
+        ' h@"https://account.blob.core.windows.net/exports;secretKey"'
+        ' ) with (namePrefix="storms", includeHeaders="all")'
+        " <| StormEvents | where State == 'IOWA'",
+    )
+    final = _poll_to_the_end(client, operation_id)
+    assert (final["State"], final["Operation"]) == ("Completed", "DataExportToFile")
+    details = client.execute_mgmt(DB, f".show operation {operation_id} details").primary_results[0]
+    assert _columns(details) == [("Path", "string"), ("NumRecords", "long")]
+    [[path, records]] = [list(row) for row in details]
+    assert path.startswith("https://account.blob.core.windows.net/exports/storms_1_")
+    assert path.endswith(".csv.gz") and "secretKey" not in path
+    assert records == _count(client, "StormEvents | where State == 'IOWA'") > 0
+
+
+def test_an_async_export_of_a_bad_query_ends_failed(client):
+    operation_id = _submit(client, ".export async to csv ('https://a/b') <| NoSuchTable")
+    final = _poll_to_the_end(client, operation_id)
+    assert final["State"] == "Failed"
+    assert "Table with name NoSuchTable does not exist" in final["Status"]
+
+
+def test_an_async_ingest_ends_failed_with_the_librarys_refusal(client):
+    operation_id = _submit(
+        client, ".ingest async into table JobLog (h'https://a/b.csv') with (format='csv')"
+    )
+    final = _poll_to_the_end(client, operation_id)
+    assert (final["State"], final["Operation"]) == ("Failed", "DataIngestPull")
+    assert "unsupported KQL construct" in final["Status"]
+
+
+def test_operators_piped_on_show_operations_run_over_its_rows_and_poll(client):
+    operation_id = _submit(client, f".set-or-append async {_new_table()} <| print N = 1")
+    piped = f".show operations | where OperationId == guid({operation_id}) | project State, Status"
+    states = [
+        [list(row) for row in client.execute_mgmt(DB, piped).primary_results[0]]
+        for _ in range(POLLS + 1)
+    ]
+    assert states == [[["InProgress", ""]]] * POLLS + [[["Completed", ""]]]
+
+
+def test_a_read_only_request_refuses_an_async_write_at_once(client):
+    table = _new_table()
+    read_only = _properties(options={"request_readonly": True})
+    with pytest.raises(KustoApiError, match="read-only"):
+        client.execute_mgmt(DB, f".set-or-append async {table} <| print N = 1", read_only)
+    assert not _table_exists(client, table)
+
+
+def test_async_polls_is_a_server_flag():
+    process, url = start_kusto_server(async_polls=0)
+    kusto = KustoClient(KustoConnectionStringBuilder.with_no_authentication(url))
+    try:
+        operation_id = _submit(kusto, f".set-or-append async {_new_table()} <| print N = 1")
+        assert _poll(kusto, operation_id)["State"] == "Completed"  # no InProgress poll
+    finally:
+        kusto.close()
+        stop_kusto_server(process)
+
+
+@pytest.fixture
+def in_process() -> Iterator[AdaptedServer]:
+    """An adapted server in this process, so a test can turn its knobs."""
+    server = build(async_polls=1)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_an_in_process_server_forces_the_next_outcome_from_its_knob(in_process):
+    kusto = KustoClient(KustoConnectionStringBuilder.with_no_authentication(in_process.url))
+    try:
+        in_process.operations.force_next("Throttled", "too many requests")
+        throttled_table, next_table = _new_table(), _new_table()
+        throttled = _submit(kusto, f".set-or-append async {throttled_table} <| print N = 1")
+        following = _submit(kusto, f".set-or-append async {next_table} <| print N = 2")
+
+        final = _poll_to_the_end(kusto, throttled, polls=1)
+        assert (final["State"], final["Status"]) == ("Throttled", "too many requests")
+        assert not _table_exists(kusto, throttled_table)
+        # Used once: the next command runs and completes as usual.
+        assert _poll_to_the_end(kusto, following, polls=1)["State"] == "Completed"
+        assert _rows(kusto, next_table) == [[2]]
+    finally:
+        kusto.close()
