@@ -50,12 +50,12 @@ def test_an_eml_parses_back_with_every_part(tmp_path: Path) -> None:
 
 
 def test_a_subject_cannot_inject_headers(tmp_path: Path) -> None:
+    # Refused, not rewritten: the ACS path refuses it too (tests/test_mail_injection.py).
     message = EmailMessage(sender="s@contoso.com", to=["a@contoso.com"],
                            subject="hi\r\nBcc: evil@example.com", html="x", text="x")
-    parsed = email.message_from_bytes(Outbox(tmp_path).send(message).eml_path.read_bytes(),
-                                      policy=policy.default)
-    assert parsed["Bcc"] is None
-    assert parsed["Subject"] == "hi Bcc: evil@example.com"
+    with pytest.raises(StepInputError, match="field 'subject' holds a line break"):
+        Outbox(tmp_path).send(message)
+    assert not list(tmp_path.glob("*.eml"))
 
 
 def test_the_outbox_leaves_no_temporary_files(tmp_path: Path) -> None:

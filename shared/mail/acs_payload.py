@@ -4,7 +4,10 @@ SDK's `begin_send`) takes: addresses, content, attachments, importance headers.
 Addresses are checked here, before anything is sent: a malformed one raises
 `StepInputError`, and a sender left at the placeholder default raises `EmailFailed`
 (ACS sends only from a MailFrom address of a domain connected to the resource).
-No I/O and no Azure SDK here.
+Recipients are read with `parse_mailbox`, as the outbox reads them, and the subject
+and display names must be one line of plain text (no CR/LF, control characters or
+encoded-words): ACS writes the headers itself from these JSON values, so what the
+outbox shows is what ACS sends. No I/O and no Azure SDK here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from email.utils import parseaddr
 from typing import Any
 
 from shared.errors import EmailFailed, StepInputError
-from shared.mail.message import Attachment, EmailMessage
+from shared.mail.message import (
+    AddressError,
+    Attachment,
+    EmailMessage,
+    check_header_text,
+    parse_mailbox,
+)
 
 __all__ = [
     "IMPORTANCE_HEADERS",
@@ -34,12 +43,24 @@ IMPORTANCE_HEADERS: dict[str, dict[str, str]] = {
 PLACEHOLDER_SENDER_DOMAIN = "kusto-flows.local"
 
 
-def _address(text: str) -> dict[str, str]:
-    name, address = parseaddr(text)
+def _address(text: str, field: str) -> dict[str, str]:
+    """A recipient as ACS's `{address, displayName}`: exactly one mailbox."""
+    try:
+        name, address = parse_mailbox(text)
+    except AddressError as exc:
+        why = f": it holds {exc.reason}" if exc.reason else ""
+        raise StepInputError(f"not an email address: {text!r} (field '{field}'{why})",
+                             hint="write addresses as name@domain or 'Name <name@domain>'"
+                             ) from None
+    return {"address": address, "displayName": name} if name else {"address": address}
+
+
+def _sender_address(text: str) -> str:
+    address = parseaddr(text)[1]
     if not address or "@" not in address:
         raise StepInputError(f"not an email address: {text!r}",
                              hint="write addresses as name@domain or 'Name <name@domain>'")
-    return {"address": address, "displayName": name} if name else {"address": address}
+    return address
 
 
 def _attachment(part: Attachment) -> dict[str, str]:
@@ -58,23 +79,25 @@ def message_payload(message: EmailMessage, *, sender: str = "") -> dict[str, Any
 
     Inline parts are attachments with `contentId` (referenced as `cid:<id>` in html).
     """
-    recipients: dict[str, list[dict[str, str]]] = {"to": [_address(a) for a in message.to]}
+    check_header_text(message.subject, "subject")
+    recipients: dict[str, list[dict[str, str]]] = {
+        "to": [_address(a, "to") for a in message.to]}
     if message.cc:
-        recipients["cc"] = [_address(a) for a in message.cc]
+        recipients["cc"] = [_address(a, "cc") for a in message.cc]
     if message.bcc:
-        recipients["bcc"] = [_address(a) for a in message.bcc]
+        recipients["bcc"] = [_address(a, "bcc") for a in message.bcc]
     content: dict[str, str] = {"subject": message.subject}
     if message.html:
         content["html"] = message.html
     if message.text or not message.html:
         content["plainText"] = message.text
     payload: dict[str, Any] = {
-        "senderAddress": _address(message.sender or sender)["address"],
+        "senderAddress": _sender_address(message.sender or sender),
         "recipients": recipients,
         "content": content,
     }
     if message.reply_to:
-        payload["replyTo"] = [_address(a) for a in message.reply_to]
+        payload["replyTo"] = [_address(a, "reply_to") for a in message.reply_to]
     parts = [*message.attachments, *message.inline]
     if parts:
         payload["attachments"] = [_attachment(part) for part in parts]

@@ -12,11 +12,13 @@ multipart/mixed
 from __future__ import annotations
 
 import re
+from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 
-from .message import EmailMessage
+from ..errors import StepInputError
+from .message import AddressError, EmailMessage, check_header_text, parse_mailbox
 
 __all__ = ["IMPORTANCE_HEADERS", "html_to_text", "to_mime"]
 
@@ -87,19 +89,40 @@ def _header(value: str) -> str:
     return re.sub(r"[\r\n]+", " ", value).strip()
 
 
+def _mailboxes(addresses: list[str], field: str) -> list[Address]:
+    """Each recipient as the one mailbox `parse_mailbox` reads (the ACS payload reads it
+    the same way): the header is written from the parsed name and address, never from
+    the text, so a value cannot add a recipient or a header line."""
+    found = []
+    for text in addresses:
+        try:
+            name, address = parse_mailbox(text)
+        except AddressError as exc:
+            raise StepInputError(f"field '{field}': {text!r} is not one valid e-mail "
+                                 f"address ({exc})",
+                                 hint="use name@domain.com, or 'Name <name@domain.com>'"
+                                 ) from None
+        found.append(Address(display_name=name, addr_spec=address))
+    return found
+
+
 def to_mime(message: EmailMessage) -> MimeMessage:
+    """*message* as MIME. Raises `StepInputError` for a subject or recipient that is
+    not one line of plain text (see `shared.mail.message`): refused, not rewritten,
+    as the ACS path refuses it, so the outbox shows what ACS would send."""
+    check_header_text(message.subject, "subject")
     mime = MimeMessage()
     mime["From"] = _header(message.sender)
-    mime["To"] = ", ".join(_header(a) for a in message.to)
+    mime["To"] = _mailboxes(message.to, "to")
     if message.cc:
-        mime["Cc"] = ", ".join(_header(a) for a in message.cc)
+        mime["Cc"] = _mailboxes(message.cc, "cc")
     if message.bcc:
         # Kept in the outbox copy so a reviewer sees who would get it; a real
         # transport never shows Bcc to recipients.
-        mime["Bcc"] = ", ".join(_header(a) for a in message.bcc)
+        mime["Bcc"] = _mailboxes(message.bcc, "bcc")
     if message.reply_to:
-        mime["Reply-To"] = ", ".join(_header(a) for a in message.reply_to)
-    mime["Subject"] = _header(message.subject)
+        mime["Reply-To"] = _mailboxes(message.reply_to, "reply_to")
+    mime["Subject"] = message.subject
     mime["Date"] = formatdate(usegmt=True)
     mime["Message-ID"] = make_msgid(domain="kusto-flows.local")
     for name, value in IMPORTANCE_HEADERS[message.importance].items():

@@ -1,12 +1,16 @@
 """email.send: compose the message and hand it to the mail sender of the run's
 resources (the local outbox by default, Azure Communication Services when
-configured). Charts are embedded when the body shows a report that carries them."""
+configured). Charts are embedded when the body shows a report that carries them.
+
+Before anything is sent, every recipient is parsed to exactly one mailbox and
+rebuilt from its parts, the subject is checked to be one line of plain text, and
+with EMAIL_ALLOWED_DOMAINS set every recipient's domain must be one of those:
+values a template filled in (a webhook body, a query's rows) cannot add recipients
+or headers. Anything unsafe is refused with `StepInputError`, never rewritten."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from email.utils import parseaddr
 from typing import Annotated, Any, Literal, cast
 
 from markupsafe import Markup, escape
@@ -14,15 +18,22 @@ from pydantic import Field
 
 from ..errors import StepInputError
 from ..mail.compose import html_to_text
-from ..mail.message import Attachment, EmailMessage, HtmlWithParts, Importance
+from ..mail.message import (
+    AddressError,
+    Attachment,
+    EmailMessage,
+    HtmlWithParts,
+    Importance,
+    check_header_text,
+    format_mailbox,
+    parse_mailbox,
+    split_address_list,
+)
 from ..model import Html, StepModel
 from .base import StepContext, StepOutcome
 from .registry import Action
 
-__all__ = ["ACTION", "EmailStep", "parse_addresses"]
-
-_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+__all__ = ["ACTION", "EmailStep", "check_allowed_domains", "parse_addresses"]
 
 
 class EmailStep(StepModel):
@@ -41,25 +52,68 @@ class EmailStep(StepModel):
     importance: Literal["low", "normal", "high"] | str = "normal"
 
 
+def _mailbox(text: str, field: str) -> str:
+    """*text* as exactly one mailbox, rebuilt from its parsed name and address."""
+    try:
+        return format_mailbox(*parse_mailbox(text))
+    except AddressError as exc:
+        if exc.reason == "more than one address":
+            raise StepInputError(
+                f"field '{field}': {text!r} holds more than one address; a list item is "
+                "one address",
+                hint="give each address its own list item, or all of them as one string "
+                     "separated by ',' or ';'") from None
+        if exc.reason:
+            raise StepInputError(
+                f"field '{field}': {text!r} is not a valid e-mail address: it holds "
+                f"{exc.reason}",
+                hint="write the display name as plain text on one line: "
+                     "'Name <name@domain.com>'") from None
+        raise StepInputError(f"field '{field}': {text!r} is not a valid e-mail address",
+                             hint="use name@domain.com, or 'Name <name@domain.com>'") from None
+
+
 def parse_addresses(value: Any, field: str) -> list[str]:
-    """An address or a list of them (or a `,`/`;` separated string) as a list."""
+    """The recipients of *field*: an address, a list of them, or one string of them
+    separated by `,` or `;` (outside a quoted display name, so `"Lima, Ana" <a@x.com>`
+    is one). Each comes back as exactly one mailbox written from its parsed parts
+    (`name@domain` or `Name <name@domain>`); a list item holding two addresses, a
+    display name with a line break, control character or encoded-word, and anything
+    that is not an address raise `StepInputError` naming *field*."""
     if value is None:
         return []
-    items = re.split(r"[;,]", value) if isinstance(value, str) else list(value)
-    result = []
-    for item in items:
-        if isinstance(item, list):
-            result += parse_addresses(item, field)
+    if isinstance(value, str):
+        return [_mailbox(item, field) for item in split_address_list(value)]
+    result: list[str] = []
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(item, list | tuple):
+            result += parse_addresses(list(item), field)
             continue
         text = str(item).strip()
-        if not text:
-            continue
-        _, address = parseaddr(text)
-        if not _ADDRESS.match(address or ""):
-            raise StepInputError(f"field '{field}': '{text}' is not a valid e-mail address",
-                                 hint="use name@domain.com, or 'Name <name@domain.com>'")
-        result.append(text)
+        if text:
+            result.append(_mailbox(text, field))
     return result
+
+
+def check_allowed_domains(recipients: Mapping[str, list[str]],
+                          allowed: tuple[str, ...]) -> None:
+    """Raise `StepInputError` naming every address (by field) whose domain is not one
+    of *allowed* (lower-case; exact match, so `contoso.com` does not admit
+    `eu.contoso.com`). Nothing is checked when *allowed* is empty."""
+    domains = {domain.strip().lower().lstrip("@") for domain in allowed} - {""}
+    if not domains:
+        return
+    refused = [f"{field}: {address}"
+               for field, mailboxes in recipients.items() for mailbox in mailboxes
+               for address in [parse_mailbox(mailbox)[1]]
+               if address.rpartition("@")[2].lower() not in domains]
+    if refused:
+        raise StepInputError(
+            f"recipients outside EMAIL_ALLOWED_DOMAINS ({', '.join(sorted(domains))}): "
+            f"{'; '.join(refused)}; nothing was sent",
+            hint="mail goes only to addresses in those domains (exact domain, a subdomain "
+                 "must be listed itself): change the flow's recipients, or add the domain "
+                 "to the EMAIL_ALLOWED_DOMAINS app setting")
 
 
 def _attachments(value: Any) -> list[Attachment]:
@@ -85,9 +139,15 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
     to = parse_addresses(inputs.get("to"), "to")
     cc = parse_addresses(inputs.get("cc"), "cc")
     bcc = parse_addresses(inputs.get("bcc"), "bcc")
+    reply_to = parse_addresses(inputs.get("reply_to"), "reply_to")
     if not to and not cc and not bcc:
         raise StepInputError("field 'to': the recipient list is empty",
                              hint="give at least one address in to, cc or bcc")
+    # Reply-To counts too: replies to the report would go there.
+    check_allowed_domains({"to": to, "cc": cc, "bcc": bcc, "reply_to": reply_to},
+                          ctx.settings.email_allowed_domains)
+    subject = str(inputs.get("subject") or "")
+    check_header_text(subject, "subject")
     importance = str(inputs.get("importance") or "normal").lower()
     if importance not in ("low", "normal", "high"):
         raise StepInputError(f"field 'importance': '{importance}' is not low, normal or high")
@@ -104,8 +164,8 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
     message = EmailMessage(
         sender=ctx.settings.email_sender,
         to=to, cc=cc, bcc=bcc,
-        reply_to=parse_addresses(inputs.get("reply_to"), "reply_to"),
-        subject=str(inputs.get("subject") or ""),
+        reply_to=reply_to,
+        subject=subject,
         html=html,
         text=str(text) if text else html_to_text(html),
         attachments=attachments,
