@@ -4,4 +4,5 @@
 pytest_plugins = [
     "tests.fixtures_kusto",
     "tests.fixtures_azurite",
+    "tests.queued_app",
 ]

@@ -5,7 +5,9 @@ At import it loads the flows folder (FLOWS_DIR, default `flows/`) and registers
   the `FLOW_SCHEDULE__<name>` app setting), each running the flow through `shared`;
 - the HTTP routes of `shared.api.routes` (webhooks, flow list, run history, pages),
   all with function-key auth;
-- a daily timer that deletes run records older than RUNS_RETENTION_DAYS.
+- a daily timer that deletes run records older than RUNS_RETENTION_DAYS;
+- `run_queued_flow` on the `flow-runs` queue (every run, when host storage is
+  configured) and `record_poisoned_run` on its poison queue.
 A broken flow file is logged and listed as invalid by GET /api/flows; the others run.
 All logic lives in the `shared` package. Heavy libraries (matplotlib, pandas, duckdb)
 are imported only when a step needs them, to keep cold starts short.
@@ -17,6 +19,7 @@ from pathlib import Path
 import azure.functions as func
 
 from shared.api.routes import ROUTES, Route
+from shared.queue import POISON_QUEUE, RUN_QUEUE, queue_for
 from shared.service import FlowService
 from shared.settings import Settings
 from shared.timers import (
@@ -58,17 +61,35 @@ def _add_cleanup(app: func.FunctionApp, service: FlowService) -> None:
         arg_name="timer", schedule=CLEANUP_SCHEDULE, run_on_startup=False)(handler))
 
 
+def _add_queue(app: func.FunctionApp, service: FlowService) -> None:
+    def run_queued_flow(message: func.QueueMessage) -> None:
+        run = service.run_message(message.get_body())
+        if run is not None:
+            log.info("flow %s run %s: %s", run.flow, run.run_id, run.status)
+
+    def record_poisoned_run(message: func.QueueMessage) -> None:
+        service.record_poisoned(message.get_body(), message.dequeue_count or 0)
+
+    for name, queue, handler in (("run_queued_flow", RUN_QUEUE, run_queued_flow),
+                                 ("record_poisoned_run", POISON_QUEUE, record_poisoned_run)):
+        app.function_name(name)(app.queue_trigger(
+            arg_name="message", queue_name=queue, connection="AzureWebJobsStorage")(handler))
+
+
 def create_app(settings: Settings | None = None) -> func.FunctionApp:
-    """A Functions app over the flows folder of *settings* (default: app settings)."""
+    """A Functions app over the flows folder of *settings* (default: app settings). With
+    host storage configured (AzureWebJobsStorage) runs are queued on `flow-runs`."""
     # Relative folders (FLOWS_DIR, ...) are read against this file's folder: the
     # worker's current directory is not promised to be the app's.
-    service = FlowService.load(settings or Settings.from_env(base_dir=Path(__file__).parent))
+    settings = settings or Settings.from_env(base_dir=Path(__file__).parent)
+    service = FlowService.load(settings, queue=queue_for(settings))
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     for route in ROUTES:
         _add_route(app, service, route)
     for spec in scheduled_flows(service):
         _add_timer(app, service, spec)
     _add_cleanup(app, service)
+    _add_queue(app, service)
     return app
 
 

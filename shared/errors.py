@@ -26,6 +26,7 @@ __all__ = [
     "RequestTimeout",
     "RunNotFound",
     "RunTimedOut",
+    "SideEffectUncertain",
     "StepInputError",
     "TemplateError",
     "WebhookDisabled",
@@ -130,6 +131,11 @@ class EmailFailed(KustoFlowsError, http_status=502):
 
 class RunTimedOut(KustoFlowsError, http_status=504):
     """The whole run passed its deadline."""
+
+
+class SideEffectUncertain(KustoFlowsError, http_status=409):
+    """A step that writes started in an earlier delivery of its run that ended before
+    recording what happened: it may have acted, so it is not repeated blindly."""
 
 
 # ------------------------------------------------------------ requests refused

@@ -103,8 +103,11 @@ class Limits(_Strict):
     run_timeout: float | None = Field(
         None, description="whole-run deadline for this flow (capped by the app's)"
     )
+    operation_timeout: float = Field(
+        6 * 3600.0, description="how long an async control command may run: 6h ...")
 
-    _durations = field_validator("request_timeout", "run_timeout", mode="before")(
+    _durations = field_validator("request_timeout", "run_timeout", "operation_timeout",
+                                 mode="before")(
         lambda v: None if v is None else parse_duration(v)
     )
     _sizes = field_validator("max_bytes", mode="before")(lambda v: parse_bytes(v))
@@ -122,6 +125,10 @@ class Trigger(_Strict):
     timezone: str = Field("UTC", description="IANA zone the schedule is read in")
     webhook: bool = Field(False, description="also runnable by POST /api/flows/<name>/run")
     after: AfterFlow | None = Field(None, description="run when another flow ends")
+    overlap: Literal["skip", "queue", "allow"] | None = Field(
+        None, description="a run while the previous one still runs (queued runs): skip "
+                          "it (the default for schedules), queue it (the default for "
+                          "webhooks) or allow it")
 
     @field_validator("after", mode="before")
     @classmethod

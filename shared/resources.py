@@ -20,19 +20,25 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .kusto.backend import KustoBackend
     from .mail.sender import MailSender
+    from .queue import RunQueue
     from .runs import RunStore
+    from .state import StateStore
 
 __all__ = ["Resources"]
 
 
 class Resources:
     def __init__(self, settings: Settings, connections: Mapping[str, Connection],
-                 store: RunStore | None = None) -> None:
+                 store: RunStore | None = None, queue: RunQueue | None = None) -> None:
         self.settings = settings
         self.connections = dict(connections)
         self.store = store
+        #: The run queue: runs are queued when there is one (the Functions app with
+        #: storage), inline otherwise (the CLI, the embedded default).
+        self.queue = queue
         self._backends: dict[tuple[Any, ...], KustoBackend] = {}
         self._mail: MailSender | None = None
+        self._state: StateStore | None = None
         self._lock = threading.Lock()
 
     def connection(self, name: str) -> Connection:
@@ -60,12 +66,21 @@ class Resources:
                 self._mail = mail_sender_for(self.settings)
             return self._mail
 
+    def state(self) -> StateStore:
+        """The state store (step journal, leases), opened on first use."""
+        with self._lock:
+            if self._state is None:
+                from .state import open_state_store
+
+                self._state = open_state_store(self.settings)
+            return self._state
+
     def close(self) -> None:
-        """Release the clients and close the run store."""
+        """Release the clients and close the stores and the queue."""
         with self._lock:
             mail, self._mail = self._mail, None
+            state, self._state = self._state, None
             self._backends.clear()
-        if mail is not None:
-            mail.close()
-        if self.store is not None:
-            self.store.close()
+        for closable in (mail, state, self.store, self.queue):
+            if closable is not None:
+                closable.close()

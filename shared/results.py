@@ -26,15 +26,29 @@ class StepStatus(enum.StrEnum):
     FAILED = "Failed"
     SKIPPED = "Skipped"
     TIMED_OUT = "TimedOut"
+    #: Waits for something outside the run (an async control command); the run goes
+    #: on from this step later.
+    WAITING = "Waiting"
 
 
 class RunStatus(enum.StrEnum):
+    #: Enqueued, not started yet (queued runs).
+    QUEUED = "Queued"
     RUNNING = "Running"
+    #: Between two polls of an async operation: no invocation holds it.
+    WAITING = "Waiting"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     TIMED_OUT = "TimedOut"
+    #: Not run: the overlap policy skipped it (a run of the flow was still running).
+    SKIPPED = "Skipped"
     #: Shown (never written) for a run still `Running` past the whole-run deadline.
     ABANDONED = "Abandoned"
+
+    @property
+    def final(self) -> bool:
+        """True when the run will not change any more."""
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 def new_run_id() -> str:
@@ -124,6 +138,10 @@ class RunResult:
     trigger_body: Any = None
     #: The run this one resubmits, if any.
     resubmitted_from: str = ""
+    #: A run that ended `Waiting` goes on after this many seconds.
+    resume_after: float | None = None
+    #: What decided a run that no step failed: skipped, poisoned, too late to start.
+    run_error: StepError | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -134,6 +152,8 @@ class RunResult:
     @property
     def error(self) -> StepError | None:
         """The error that decided the run's outcome: the first failed step's."""
+        if self.run_error is not None:
+            return self.run_error
         for step in self.steps:
             if step.error is not None and step.status in (StepStatus.FAILED,
                                                           StepStatus.TIMED_OUT):

@@ -9,6 +9,12 @@
   `TimedOut`, the rest `Skipped`, the run `TimedOut`.
 - Observers (the run store, the CLI's progress lines) are told of every change;
   an observer that fails is logged and never changes the run's outcome.
+- With a journal (queued runs), a step whose action writes (mail, commands) records
+  that it started and then its outcome before the run moves on; a run delivered again
+  takes recorded outcomes instead of acting again, and a step that started but never
+  recorded its outcome fails `SideEffectUncertain` rather than repeat blindly.
+- A step may wait for something outside the run (`StepWaiting`): the run stops as
+  `Waiting` and is resumed later with the same journal.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import expressions
-from .errors import KustoFlowsError, RequestTimeout, RunTimedOut
+from .errors import KustoFlowsError, RequestTimeout, RunTimedOut, SideEffectUncertain
 from .model import Flow, StepModel
+from .outputs import json_safe
 from .resources import Resources
 from .results import RunResult, RunStatus, StepError, StepResult, StepStatus, new_run_id
-from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext
+from .state import JournalEntry, StateStoreUnavailable
+from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext, StepWaiting
 
-__all__ = ["RunObserver", "Runner", "Trigger"]
+__all__ = ["Journal", "RunObserver", "Runner", "Trigger"]
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +63,24 @@ class RunObserver(Protocol):
     def run_finished(self, run: RunResult) -> None: ...
 
 
+class Journal(Protocol):
+    """The step journal of one run (see `shared.state`)."""
+
+    def recorded(self, path: str) -> JournalEntry | None: ...
+
+    def record(self, path: str, entry: JournalEntry) -> None: ...
+
+
 @dataclass
 class _RunState:
     run: RunResult
     ctx: StepContext
     base_context: dict[str, Any]
+    journal: Journal | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     deadline_passed: bool = False
+    #: Seconds after which a run that waits goes on (None: not waiting).
+    resume_after: float | None = None
 
 
 class Runner:
@@ -73,38 +92,45 @@ class Runner:
         self.registry = registry
 
     def run(self, flow: Flow, trigger: Trigger | None = None, *, run_id: str | None = None,
-            resubmitted_from: str = "", deadline: float | None = None) -> RunResult:
+            resubmitted_from: str = "", deadline: float | None = None,
+            journal: Journal | None = None, started_at: datetime | None = None,
+            status: RunStatus = RunStatus.RUNNING) -> RunResult:
         """Run *flow* to its end. The whole-run deadline is RUN_DEADLINE_SECONDS, or the
         flow's `limits.run_timeout` if shorter, or *deadline* (a `time.monotonic()`
         instant, e.g. the end of an HTTP request) if earlier."""
         trigger = trigger or Trigger()
-        started = datetime.now(UTC)
+        started = started_at or datetime.now(UTC)
         run = RunResult(run_id=run_id or new_run_id(), flow=flow.name,
-                        trigger_kind=trigger.kind, started_at=started,
+                        trigger_kind=trigger.kind, started_at=started, status=status,
                         trigger_body=trigger.body, resubmitted_from=resubmitted_from)
         budget = self.settings.run_deadline_seconds
         if flow.limits.run_timeout:
             budget = min(budget, flow.limits.run_timeout)
         ends = time.monotonic() + budget
         ctx = StepContext(self.resources, flow, run.run_id, started,
-                          ends if deadline is None else min(ends, deadline))
+                          ends if deadline is None else min(ends, deadline),
+                          can_suspend=journal is not None)
         context = {
             "trigger": trigger.context(),
             "run": {"id": run.run_id, "flow": flow.name, "started_at": started},
             "vars": flow.vars,
         }
-        state = _RunState(run, ctx, context)
+        state = _RunState(run, ctx, context, journal)
         self._notify("run_started", run)
         try:
             self._run_block(flow.steps, state, {}, {}, "")
         finally:
-            run.ended_at = datetime.now(UTC)
             run.status = self._final_status(state)
+            run.resume_after = state.resume_after
+            if run.status != RunStatus.WAITING:
+                run.ended_at = datetime.now(UTC)
             self._notify("run_finished", run)
         return run
 
     @staticmethod
     def _final_status(state: _RunState) -> RunStatus:
+        if state.resume_after is not None and not state.deadline_passed:
+            return RunStatus.WAITING
         if state.deadline_passed:
             return RunStatus.TIMED_OUT
         if any(s.status in (StepStatus.FAILED, StepStatus.TIMED_OUT) for s in state.run.steps):
@@ -119,6 +145,8 @@ class Runner:
         """Run steps in order; True when one of them failed or timed out."""
         outcome = "succeeded"
         for step in steps:
+            if state.resume_after is not None:  # waiting: the rest runs when resumed
+                break
             path = f"{prefix}{step.id}"
             if state.deadline_passed:
                 self._record_skip(state, step, path, "skipped: the run passed its deadline")
@@ -155,17 +183,34 @@ class Runner:
         with state.lock:
             state.run.steps.append(result)
         scope = _StepScope(self, state, scope_steps, extra)
+        action = self.registry.for_step(step)
+        journal = state.journal if action.writes else None
         try:
-            ctx = state.ctx.for_step(path, scope)
+            recorded = _recorded(journal, path)
+            if recorded is not None and recorded.status != StepStatus.WAITING:
+                _take_recorded(result, recorded, path)
+                scope_steps[step.id] = result.outputs
+                self._notify("step_finished", state.run, result)
+                return result
+            resume = recorded.outputs if recorded is not None else None
+            ctx = state.ctx.for_step(path, scope, resume)
             ctx.remaining()
             inputs = _render_inputs(step, scope.template_context())
-            outcome = self.registry.for_step(step).run(step, inputs, ctx)
+            if journal is not None and resume is None:
+                _write_journal(journal, path, JournalEntry("Running"))
+            outcome = action.run(step, inputs, ctx)
             result.outputs, result.summary = outcome.outputs, outcome.summary
             if outcome.nested_failed:
                 result.status = StepStatus.FAILED
                 result.error = StepError("NestedStepFailed", path,
                                          "a step inside this one failed",
                                          "see the failed step below it")
+        except StepWaiting as wait:
+            result.status, result.outputs, result.summary = (StepStatus.WAITING, wait.state,
+                                                              wait.message)
+            with state.lock:
+                state.resume_after = min(wait.after_seconds,
+                                         state.resume_after or wait.after_seconds)
         except KustoFlowsError as exc:
             timed_out = isinstance(exc, RequestTimeout | RunTimedOut)
             if isinstance(exc, RunTimedOut):
@@ -180,6 +225,8 @@ class Runner:
                                      "this looks like a bug in Kusto Flows; please report it")
             result.summary = result.error.message
         result.duration_ms = (time.perf_counter() - started) * 1000
+        if journal is not None:
+            _write_journal(journal, path, _journal_entry(result))
         scope_steps[step.id] = result.outputs
         self._notify("step_finished", state.run, result)
         return result
@@ -218,6 +265,43 @@ class _StepScope:
         failed = self.runner._run_block(steps, self.state, scope,
                                         {**self.extra, **(extra or {})}, prefix)
         return BlockOutcome(failed, local)
+
+
+def _recorded(journal: Journal | None, path: str) -> JournalEntry | None:
+    """What an earlier delivery of this run recorded for step *path*; a step that
+    started then but never recorded its outcome may have acted: SideEffectUncertain."""
+    entry = journal.recorded(path) if journal is not None else None
+    if entry is not None and entry.status == "Running":
+        raise SideEffectUncertain(
+            "this step started in an earlier attempt of the run that ended before it "
+            "recorded its outcome, so it may already have acted (sent its mail, run its "
+            "command)", hint="check whether it did; if not, resubmit the run")
+    return entry
+
+
+def _take_recorded(result: StepResult, entry: JournalEntry, path: str) -> None:
+    """The outcome an earlier delivery recorded, instead of acting again."""
+    result.status = StepStatus(entry.status)
+    result.outputs = dict(entry.outputs) if isinstance(entry.outputs, dict) else {}
+    result.summary = f"{entry.summary} (recorded by an earlier attempt; not repeated)"
+    if entry.error:
+        result.error = StepError(entry.error.get("code", ""), path,
+                                 entry.error.get("message", ""), entry.error.get("hint", ""))
+
+
+def _journal_entry(result: StepResult) -> JournalEntry:
+    error = result.error.to_dict() if result.error else None
+    return JournalEntry(str(result.status), result.summary, json_safe(result.outputs), error)
+
+
+def _write_journal(journal: Journal, path: str, entry: JournalEntry) -> None:
+    """Record *entry*; a state store that is down is logged and the run goes on: the
+    step then acts at most once more if its run is delivered again."""
+    try:
+        journal.record(path, entry)
+    except StateStoreUnavailable as exc:
+        log.warning("step %s: the step journal could not be written (%s); a repeated "
+                    "delivery of this run could repeat the step", path, exc)
 
 
 def _gate_open(outcome: str, run_after: Sequence[str]) -> bool:

@@ -15,11 +15,10 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
+from . import queued
 from .errors import FlowDisabled, FlowNotFound, RunNotFound, WebhookDisabled
 from .history import RunQuery, page_runs
 from .loader import (
@@ -32,7 +31,8 @@ from .loader import (
     load_flow,
     load_folder,
 )
-from .mail.message import Attachment
+from .outputs import json_safe
+from .queue import RunMessage, RunQueue
 from .resources import Resources
 from .results import RunResult, StepResult
 from .runner import Runner, RunObserver, Trigger
@@ -40,30 +40,9 @@ from .runs import RunPage, RunRecord, RunStore, StepRecord
 from .settings import Settings
 from .steps import REGISTRY, ActionRegistry
 
-__all__ = ["FlowService", "StoreObserver", "json_safe"]
+__all__ = ["FlowService", "StoreObserver"]
 
 log = logging.getLogger(__name__)
-
-
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """Outputs as JSON: files become their name, type and size; datetimes ISO."""
-    if depth > 20:
-        return None
-    if isinstance(value, Attachment):
-        return {"name": value.name, "content_type": value.content_type, "size": value.size}
-    if isinstance(value, dict):
-        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v, depth + 1) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)  # Markup too: plain text in JSON
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return str(value)
 
 
 class StoreObserver:
@@ -93,15 +72,16 @@ class FlowService:
 
     @classmethod
     def load(cls, settings: Settings, folder: Path | None = None, *,
-             store: RunStore | None = None, registry: ActionRegistry = REGISTRY,
-             ) -> FlowService:
+             store: RunStore | None = None, queue: RunQueue | None = None,
+             registry: ActionRegistry = REGISTRY) -> FlowService:
         """The flows of *folder* (default FLOWS_DIR) with the run store of *settings*
-        (or *store*). Invalid files are logged and listed, the others run."""
+        (or *store*); runs are queued on *queue* when given. Invalid files are logged
+        and listed, the others run."""
         catalog = load_folder(folder or settings.flows_dir, registry=registry)
         for problem in catalog.all_problems:
             log.error("invalid flow file: %s", problem)
         return cls(catalog, Resources(settings, catalog.connections,
-                                      store or _open_store(settings)), registry)
+                                      store or _open_store(settings), queue), registry)
 
     @classmethod
     def for_file(cls, settings: Settings, path: Path, *, store: RunStore | None = None,
@@ -211,22 +191,64 @@ class FlowService:
     def run(self, name: str, trigger: Trigger, *, resubmitted_from: str = "",
             chain: bool = True, observers: Sequence[RunObserver] = (),
             within_seconds: float | None = None) -> RunResult:
-        """Run a valid flow of the catalog now, then the flows chained after it. With
-        *within_seconds* (an HTTP request's budget), the run and its chained runs all
-        end by then."""
+        """Start a run of a valid flow of the catalog. With a run queue (the Functions
+        app with storage) it is queued and returned `Queued`; otherwise it runs now,
+        then the flows chained after it, and is returned ended. With *within_seconds*
+        (an HTTP request's budget), an inline run and its chained runs end by then."""
         loaded = self.catalog.flows.get(name)
         if loaded is None:
             raise FlowNotFound(f"no valid flow named '{name}'")
         deadline = None if within_seconds is None else time.monotonic() + within_seconds
-        return self._run(loaded, trigger, resubmitted_from, chain, observers, deadline)
+        return self._start(loaded, trigger, resubmitted_from, chain, observers, deadline)
 
-    def _run(self, loaded: LoadedFlow, trigger: Trigger, resubmitted_from: str, chain: bool,
-             observers: Sequence[RunObserver], deadline: float | None) -> RunResult:
+    def _start(self, loaded: LoadedFlow, trigger: Trigger, resubmitted_from: str, chain: bool,
+               observers: Sequence[RunObserver], deadline: float | None) -> RunResult:
+        if self.resources.queue is not None:
+            return queued.enqueue(self, self.resources.queue, loaded, trigger, resubmitted_from)
         run = self.runner(observers).run(loaded.flow, trigger, resubmitted_from=resubmitted_from,
                                          deadline=deadline)
         if chain:
             self._run_chained(run, observers, deadline)
         return run
+
+    # ------------------------------------------------------------ queued runs
+
+    def run_message(self, text: str | bytes) -> RunResult | None:
+        """Execute one message of the run queue (the queue-triggered function): the run
+        it names, unless it already ended or the overlap policy says otherwise."""
+        queue = self._queue()
+        return queued.execute(self, queue, self.resources.state(), RunMessage.from_json(text))
+
+    def record_poisoned(self, text: str | bytes, attempts: int) -> RunResult | None:
+        """A run message the host moved to the poison queue: its run ends `Failed` with
+        `RunPoisoned`."""
+        return queued.record_poisoned(self, self.resources.state(),
+                                      RunMessage.from_json(text), attempts)
+
+    def chain_after(self, finished: RunResult) -> None:
+        """Start the flows chained after *finished* (queued when runs are queued)."""
+        self._run_chained(finished, (), None)
+
+    def wait_for_end(self, flow: str, run_id: str, seconds: float,
+                     ) -> tuple[RunRecord, list[StepRecord]] | None:
+        """The run once it has ended, looking every half second (less at first) for
+        at most *seconds*; None when it has not ended by then."""
+        ends = time.monotonic() + seconds
+        pause = 0.1
+        while True:
+            record, steps = self.get_run(flow, run_id)
+            if record.status.final:
+                return record, steps
+            left = ends - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.5)
+
+    def _queue(self) -> RunQueue:
+        if self.resources.queue is None:
+            raise RuntimeError("this service has no run queue")
+        return self.resources.queue
 
     def runnable_on_request(self, name: str) -> LoadedFlow:
         """The flow a webhook or a run-now button may run; FlowNotFound (404),
@@ -274,7 +296,7 @@ class FlowService:
             body = {"flow": finished.flow, "run_id": finished.run_id, "status": str(
                 finished.status), "outputs": json_safe(finished.outputs())}
             # Validation refuses cycles, so this recursion ends.
-            self._run(loaded, Trigger(kind="after", body=body), "", True, observers, deadline)
+            self._start(loaded, Trigger(kind="after", body=body), "", True, observers, deadline)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

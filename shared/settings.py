@@ -43,6 +43,12 @@ SETTING_NAMES: dict[str, str] = {
     "RUNS_RETENTION_DAYS": "run records older than this are deleted by the cleanup",
     "WEBHOOK_MAX_BODY_BYTES": "largest webhook body accepted (413 above)",
     "FLOW_SCHEDULE__": "FLOW_SCHEDULE__<flow_name>: overrides that flow's schedule",
+    "OPERATION_POLL_SECONDS": "first wait between looks at an async Kusto operation "
+                              "(default 5; doubles up to 60)",
+    "AzureWebJobsStorage": "the Functions host's storage (a connection string; Azurite "
+                           "locally): runs are queued on its `flow-runs` queue",
+    "AzureWebJobsStorage__queueServiceUri": "the host's queue endpoint with managed "
+                                            "identity (Azure): runs are queued there",
 }
 
 
@@ -89,6 +95,11 @@ class Settings:
     runs_table_endpoint: str = ""
     runs_retention_days: float = 30.0
     webhook_max_body_bytes: int = 1_048_576
+    operation_poll_seconds: float = 5.0
+    #: The host storage the run queue lives in (connection string, or queue endpoint
+    #: with managed identity). Only the Functions app queues runs; the CLI runs inline.
+    storage_connection_string: str = field(default="", repr=False)
+    storage_queue_uri: str = ""
     schedule_overrides: dict[str, str] = field(default_factory=dict)
     #: Every app setting, for the secrets a connection names by setting
     #: (`client_secret_setting`); read through `secret()`, never shown.
@@ -135,6 +146,9 @@ class Settings:
             runs_table_endpoint=env.get("RUNS_TABLE_ENDPOINT", ""),
             runs_retention_days=_number(env, "RUNS_RETENTION_DAYS", 30.0),
             webhook_max_body_bytes=int(_number(env, "WEBHOOK_MAX_BODY_BYTES", 1_048_576)),
+            operation_poll_seconds=_number(env, "OPERATION_POLL_SECONDS", 5.0),
+            storage_connection_string=env.get("AzureWebJobsStorage", ""),
+            storage_queue_uri=env.get("AzureWebJobsStorage__queueServiceUri", ""),
             schedule_overrides={
                 key[len("FLOW_SCHEDULE__"):]: value
                 for key, value in env.items()

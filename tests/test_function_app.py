@@ -73,10 +73,16 @@ def test_every_scheduled_example_flow_gets_its_own_timer_and_every_route_needs_a
         "flow_storm_hourly_timechart": "0 0 6,7 * * 1",
         "cleanup_run_history": "0 30 3 * * *",
     }
+    queues = {name: f.get_trigger().queue_name for name, f in functions.items()
+              if f.get_trigger().get_binding_name() == "queueTrigger"}
+    assert queues == {"run_queued_flow": "flow-runs", "record_poisoned_run": "flow-runs-poison"}
     for name, f in functions.items():
         trigger = f.get_trigger()
         if trigger.get_binding_name() == "timerTrigger":
             assert trigger.run_on_startup is False, name
+            continue
+        if trigger.get_binding_name() == "queueTrigger":
+            assert trigger.connection == "AzureWebJobsStorage", name
             continue
         assert trigger.get_binding_name() == "httpTrigger"
         assert trigger.auth_level == func.AuthLevel.FUNCTION, name

@@ -188,7 +188,8 @@ def test_a_status_filter_keeps_only_runs_with_that_status_in_any_spelling(
 
 
 def test_an_unknown_status_filter_is_refused_with_the_valid_names(store: RunStore) -> None:
-    with pytest.raises(InvalidQuery, match="use one of running, succeeded"):
+    with pytest.raises(InvalidQuery,
+                       match="use one of queued, running, waiting, succeeded, failed"):
         store.list_runs("storm-daily-report", status="exploded")
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import azure.functions as func
 
-from ..errors import KustoFlowsError
+from ..errors import InvalidQuery, KustoFlowsError
 from ..history import RunQuery, result_json, run_json
+from ..results import RunResult
 from ..runner import Trigger
 from ..service import FlowService
 from .flows_view import describe_flows
@@ -24,6 +26,8 @@ from .flows_view import describe_flows
 #: How long a run started by an HTTP request may take, chained runs included: Azure
 #: cuts an HTTP response at 230 s whatever functionTimeout says.
 HTTP_RUN_SECONDS = 220.0
+#: The longest `?wait=` for a queued run to end before answering 202.
+MAX_WAIT_SECONDS = 200
 
 __all__ = ["HTTP_RUN_SECONDS", "error_response", "get_run", "health", "json_response",
            "list_flows", "list_runs", "resubmit_run", "run_webhook"]
@@ -71,11 +75,37 @@ def _json_body(service: FlowService, req: func.HttpRequest) -> Any:
 def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
     service.runnable_on_request(name)
+    wait = _wait_seconds(req)
     body = _json_body(service, req)
-    # The function key travels as ?code=: a secret, never part of the flow's context.
-    query = {k: v for k, v in req.params.items() if k != "code"}
+    # The function key travels as ?code=: a secret, never part of the flow's context;
+    # `wait` is this API's, not the flow's.
+    query = {k: v for k, v in req.params.items() if k not in ("code", "wait")}
     run = service.run(name, Trigger(kind="webhook", body=body, query=query),
                       within_seconds=HTTP_RUN_SECONDS)
+    return _run_answer(service, req, run, wait)
+
+
+def _wait_seconds(req: func.HttpRequest) -> float:
+    raw = (req.params.get("wait") or "0").strip()
+    if not raw.isdigit() or int(raw) > MAX_WAIT_SECONDS:
+        raise InvalidQuery(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+    return float(raw)
+
+
+def _run_answer(service: FlowService, req: func.HttpRequest, run: RunResult,
+                wait: float) -> func.HttpResponse:
+    """An ended run: 200 with it. A queued run: 202 with where to follow it, unless it
+    ends within *wait* seconds (then 200 with it)."""
+    if not run.status.final:
+        found = service.wait_for_end(run.flow, run.run_id, wait) if wait else None
+        if found is None:
+            path = f"/api/runs/{quote(run.flow)}/{run.run_id}"
+            answer = json_response({"run_id": run.run_id, "flow": run.flow,
+                                    "status": str(run.status),
+                                    "status_url": base_url(req) + path}, 202)
+            answer.headers["Location"] = path
+            return answer
+        return json_response(run_json(*found))
     return json_response(result_json(run))
 
 
@@ -111,5 +141,6 @@ def get_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
 
 def resubmit_run(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     flow, run_id = req.route_params.get("flow", ""), req.route_params.get("run_id", "")
-    return json_response(result_json(service.resubmit(flow, run_id,
-                                                      within_seconds=HTTP_RUN_SECONDS)))
+    wait = _wait_seconds(req)
+    run = service.resubmit(flow, run_id, within_seconds=HTTP_RUN_SECONDS)
+    return _run_answer(service, req, run, wait)

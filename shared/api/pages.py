@@ -132,7 +132,7 @@ def run_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
         resubmit = button_form(links.resubmit(flow, run_id), "Resubmit",
                                note="Run the flow again with this run's trigger body")
     body = run_body(record, steps, links, service.now(), resubmit)
-    running = str(record.status) == "Running"
+    running = not record.status.final
     return html_page(f"Run {run_id[:8]} of {flow}", body, links=links,
                      refresh_seconds=5 if running else None,
                      crumbs=[("My flows", links.flows()), (flow, links.runs(flow)),

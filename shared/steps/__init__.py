@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from . import condition, email_send, foreach, kusto_command, kusto_query, kusto_visualize
-from .base import BlockOutcome, Blocks, StepContext, StepOutcome
+from .base import BlockOutcome, Blocks, StepContext, StepOutcome, StepWaiting
 from .registry import Action, ActionRegistry
 
 __all__ = ["DEFAULT_ACTIONS", "REGISTRY", "Action", "ActionRegistry", "BlockOutcome", "Blocks",
-           "StepContext", "StepOutcome"]
+           "StepContext", "StepOutcome", "StepWaiting"]
 
 DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
     kusto_query.ACTION,

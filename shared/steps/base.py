@@ -9,14 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import RunTimedOut
+from ..errors import KustoFlowsError, RunTimedOut
 from ..model import Flow, StepModel
 
 if TYPE_CHECKING:
     from ..resources import Resources
     from ..settings import Settings
 
-__all__ = ["BlockOutcome", "Blocks", "StepContext", "StepOutcome"]
+__all__ = ["BlockOutcome", "Blocks", "StepContext", "StepOutcome", "StepWaiting"]
 
 
 @dataclass
@@ -26,6 +26,18 @@ class StepOutcome:
     #: A container (condition, foreach) whose nested steps failed: the step fails with
     #: `NestedStepFailed`, and the failed step below it shows its own error.
     nested_failed: bool = False
+
+
+class StepWaiting(KustoFlowsError, code="Waiting", http_status=202):
+    """Not a failure: raised by an action that waits for something outside the run (an
+    async control command). The runner keeps *state* (JSON), stops the run as Waiting,
+    and the run goes on *after_seconds* later: the action then finds *state* in
+    `ctx.resume`."""
+
+    def __init__(self, message: str, *, state: dict[str, Any], after_seconds: float) -> None:
+        super().__init__(message)
+        self.state = state
+        self.after_seconds = after_seconds
 
 
 @dataclass
@@ -56,6 +68,11 @@ class StepContext:
     step_path: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
     blocks: Blocks | None = None
+    #: What this step kept when it last waited (StepWaiting.state), on resuming.
+    resume: Mapping[str, Any] | None = None
+    #: True when the run can stop while it waits and be resumed later (queued runs);
+    #: an inline run waits in its own process instead.
+    can_suspend: bool = False
 
     @property
     def settings(self) -> Settings:
@@ -69,8 +86,9 @@ class StepContext:
                                    "limits.run_timeout (capped by RUN_DEADLINE_SECONDS)")
         return left
 
-    def for_step(self, path: str, blocks: Blocks) -> StepContext:
-        return replace(self, step_path=path, blocks=blocks)
+    def for_step(self, path: str, blocks: Blocks,
+                  resume: Mapping[str, Any] | None = None) -> StepContext:
+        return replace(self, step_path=path, blocks=blocks, resume=resume)
 
     def evaluate(self, expression: str, *, field: str) -> Any:
         return self._blocks().evaluate(expression, field=field)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from ..kusto.operations import is_async_command
 from ..model import Static
 from .base import StepContext, StepOutcome
 from .kusto_common import VisualKustoStep, is_command_text
@@ -34,11 +35,18 @@ class KustoCommandStep(VisualKustoStep):
 
 def run_command(step: KustoCommandStep, inputs: Mapping[str, Any], ctx: StepContext
                 ) -> StepOutcome:
+    if is_async_command(step.command):
+        from .async_command import run_async_command
+
+        return run_async_command(step, step.command, inputs, ctx)
     return visualize(step, step.command, inputs, ctx, is_command=True)
 
 
 ACTION = Action(
     KustoCommandStep, run_command, title="Run control command and visualize results",
-    fields_doc="`command` (must start with `.`), `chart` and the rest as `kusto.visualize`",
-    outputs_doc="as `kusto.visualize`", writes=True,
+    fields_doc="`command` (must start with `.`; `async` commands are followed until they "
+               "end, up to `limits.operation_timeout`), `chart` and the rest as "
+               "`kusto.visualize`",
+    outputs_doc="as `kusto.visualize`; an async command: its `.show operation details` "
+                "result, plus `operation_id`, `state`, `status`, `duration`", writes=True,
 )

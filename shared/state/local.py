@@ -1,0 +1,94 @@
+"""The state store in a SQLite file (`<state_dir>/state.sqlite`): the embedded default.
+
+Each call opens its own connection; a lease is taken in one `BEGIN IMMEDIATE`
+transaction, so two processes never both hold it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from shared.state.store import JournalEntry, StateStoreUnavailable
+
+__all__ = ["LocalStateStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    run_id TEXT NOT NULL, path TEXT NOT NULL, entry TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+class LocalStateStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"LocalStateStore({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
+                if not self._ready:
+                    db.executescript(_SCHEMA)
+                    self._ready = True
+                yield db
+        except sqlite3.Error as exc:
+            raise StateStoreUnavailable(f"the state store {self.path} failed: {exc}",
+                                        hint="check that STATE_DIR is writable") from exc
+        except OSError as exc:
+            raise StateStoreUnavailable(f"the state store {self.path} failed: {exc}",
+                                        hint="check that STATE_DIR is writable") from exc
+
+    def journal(self, run_id: str) -> dict[str, JournalEntry]:
+        with self._connect() as db:
+            rows = db.execute("SELECT path, entry FROM journal WHERE run_id = ?", (run_id,))
+            return {path: JournalEntry.from_json(entry) for path, entry in rows}
+
+    def record(self, run_id: str, path: str, entry: JournalEntry) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO journal VALUES (?, ?, ?)",
+                       (run_id, path, entry.to_json()))
+
+    def forget_run(self, run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM journal WHERE run_id = ?", (run_id,))
+
+    def try_lease(self, name: str, holder: str, until: datetime) -> bool:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT holder, until FROM leases WHERE name = ?",
+                             (name,)).fetchone()
+            now = datetime.now(until.tzinfo)
+            if row is not None and row[0] != holder and datetime.fromisoformat(row[1]) > now:
+                db.execute("ROLLBACK")
+                return False
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
+                       (name, holder, until.isoformat()))
+            db.execute("COMMIT")
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def lease_holder(self, name: str, now: datetime) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT holder, until FROM leases WHERE name = ?",
+                             (name,)).fetchone()
+        if row is None or datetime.fromisoformat(row[1]) <= now:
+            return None
+        return str(row[0])
+
+    def close(self) -> None:
+        return None
