@@ -8,6 +8,7 @@ message."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from ..errors import EmailFailed
 from .compose import to_mime
 from .message import EmailMessage
 
@@ -91,19 +93,33 @@ class Outbox:
         self.folder = folder
 
     def send(self, message: EmailMessage, label: str = "message") -> OutboxResult:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write *message*; `EmailFailed` naming the folder when it cannot be written
+        (read-only, full, not creatable), with nothing of the message left behind."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label)[:60]
         message_id = uuid.uuid4().hex[:12]
         stem = f"{stamp}_{slug}_{message_id}"
         mime = to_mime(message)
-        eml = self.folder / f"{stem}.eml"
-        _write_atomic(eml, mime.as_bytes())
-        images: dict[str, str] = {}
-        for image in message.inline:
-            image_path = self.folder / f"{stem}_{image.name}"
-            _write_atomic(image_path, image.data)
-            images[image.content_id] = image_path.name
-        preview = self.folder / f"{stem}.html"
-        _write_atomic(preview, preview_html(message, images).encode("utf-8"))
+        written: list[Path] = []
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            eml = self.folder / f"{stem}.eml"
+            _write_atomic(eml, mime.as_bytes())
+            written.append(eml)
+            images: dict[str, str] = {}
+            for image in message.inline:
+                image_path = self.folder / f"{stem}_{image.name}"
+                _write_atomic(image_path, image.data)
+                written.append(image_path)
+                images[image.content_id] = image_path.name
+            preview = self.folder / f"{stem}.html"
+            _write_atomic(preview, preview_html(message, images).encode("utf-8"))
+        except OSError as exc:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise EmailFailed(
+                f"the mail could not be written to the outbox folder {self.folder}: "
+                f"{exc.strerror or exc}",
+                hint="set OUTBOX_DIR to a writable folder with free space") from exc
         return OutboxResult(message_id, eml, preview)

@@ -5,10 +5,13 @@
     page = store.list_runs("storm-daily-report", top=50, status="failed")
     found = store.get_run("storm-daily-report", run_id)   # (RunRecord, [StepRecord])
 
-Modules: `store` (interface and records), `keys` (key layout, continuation
-tokens), `records` (run to record, size limits), `table_store` (Azure Table
-Storage), `local_store` (SQLite), `spool` and `resilient` (writes that never fail
-a run), `factory` (choosing a store from the settings; retention cleanup).
+Modules: `store` (interface and records), `store_base` (what both stores share:
+the Abandoned-on-read rule, checking a `list_runs` call), `keys` (key layout,
+continuation tokens), `records` (run to record, size limits), `table_entities`
+(records as Table Storage entities and back), `table_store` (Azure Table Storage),
+`local_store` (SQLite), `spool` and `resilient` (writes that never fail a run:
+retried, spooled on local disk, and logged whole as JSON when even the disk
+fails), `factory` (choosing a store from the settings; retention cleanup).
 """
 
 from shared.runs.factory import cleanup_old_runs, open_run_store

@@ -4,6 +4,10 @@ Table Storage when RUNS_TABLE_CONNECTION_STRING (key) or RUNS_TABLE_ENDPOINT
 (managed identity, AZURE_CLIENT_ID) is set, else the local SQLite file in
 STATE_DIR: the embedded default. Either way wrapped in `ResilientStore`, spooling
 to `<STATE_DIR>/spool`, so a store that is down never fails a run.
+
+Opening touches no disk: a STATE_DIR that is read-only, full or cannot be created
+shows only when a run is written (see `resilient.py` for where each write goes
+then: straight to Table Storage, else one JSON log line per write).
 """
 
 from __future__ import annotations

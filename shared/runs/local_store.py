@@ -8,6 +8,12 @@ row key returned, lists leave out the trigger body.
 
 Thread-safe: each call opens its own connection, and writes in this process take a
 lock (SQLite's own locking covers other processes, with a busy timeout).
+
+The file lives in STATE_DIR, so a read-only, full or uncreatable STATE_DIR fails
+every call: an `OSError` (the folder) or a `sqlite3.OperationalError` naming the
+file and STATE_DIR. Both count as transient for `ResilientStore`, which then tries
+its spool (on the same disk, so usually in vain) and logs the record (see
+`resilient.py`): the run goes on either way.
 """
 
 from __future__ import annotations
@@ -74,6 +80,10 @@ CREATE TABLE IF NOT EXISTS steps (
 ) WITHOUT ROWID;
 """
 
+#: SQLite errors that come from the disk under STATE_DIR, not from the query.
+_DISK_ERRORS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR",
+                "SQLITE_PERM")
+
 _LIST_COLUMNS = ("run_id, flow, status, trigger, started_at, ended_at, duration_ms, "
                  "failing_step, error_code, error_message, error_hint, resubmitted_from, "
                  "step_count, trigger_body_truncated")
@@ -139,19 +149,26 @@ class LocalRunStore(RunStoreBase):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self._ready:
-            with self._schema_lock:
-                if not self._ready:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-                        conn.execute("PRAGMA journal_mode=WAL")  # readers never wait
-                        conn.executescript(_SCHEMA)
-                    self._ready = True
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable in WAL mode, far fewer fsyncs
-            with conn:  # one transaction: commit on success, roll back on error
-                yield conn
+        try:
+            if not self._ready:
+                with self._schema_lock:
+                    if not self._ready:
+                        self.path.parent.mkdir(parents=True, exist_ok=True)
+                        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait
+                            conn.executescript(_SCHEMA)
+                        self._ready = True
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA synchronous=NORMAL")  # durable in WAL, fewer fsyncs
+                with conn:  # one transaction: commit on success, roll back on error
+                    yield conn
+        except sqlite3.OperationalError as exc:
+            if not str(getattr(exc, "sqlite_errorname", "")).startswith(_DISK_ERRORS):
+                raise
+            raise sqlite3.OperationalError(
+                f"{exc} ({self.path}: STATE_DIR must be a writable folder with free "
+                "space)") from exc
 
     def _write(self, sql: str, values: dict[str, Any]) -> None:
         with self._write_lock, self._connect() as conn:

@@ -1,18 +1,44 @@
-"""`ResilientStore`: a run store whose writes never fail the run.
+"""`ResilientStore`: a run store whose writes never fail the run, and never lose it
+without saying so.
 
 Writes (`start_run`, `record_step`, `finish_run`) are tried, retried with
 exponential backoff on transient errors, and if the store is still down, kept in a
 spool folder (`spool.py`) and logged as a warning, never raised: a report is not
 failed because its history could not be written. Every later write first replays
 the spool in order, and goes to the spool too while older writes are still
-waiting, so a replayed `start_run` can never overwrite a newer `finish_run`.
-`flush()` replays on demand (the cleanup timer and the API call it).
+waiting. `flush()` replays on demand (the cleanup timer and the API call it).
 
 After a failure, further writes go straight to the spool for a short cool-down
 (the last backoff) instead of each waiting on a store that just failed.
 
+The spool lives on local disk (`<STATE_DIR>/spool`), and that disk can fail too
+(read-only, full, a folder that cannot be created). A write is kept by the first
+of these that takes it:
+
+1. the store, with retries; while older writes wait in the spool, or the store
+   failed moments ago, the spool comes first and the store gets one try after it
+   (a spool on a broken disk never stops a working Table store getting the record);
+2. the spool, when the store failed;
+3. for a `finish_run`, which decides how the run reads back: the store once more
+   (if it came first), then the place of the run's own spooled `start_run` if
+   there is one (on a full disk, the start's room is what lets the finish in; left
+   alone, the start would be replayed and the run read back as Running, then
+   Abandoned);
+4. the log: one ERROR line whose message is a JSON object (`"event":
+   "run_record_not_stored"`) with the whole record as the store would have kept
+   it (run id, flow, status, times, error, steps, trigger body) and why each place
+   refused it, so a log search recovers the run (see `unstored_record`).
+
+With the local SQLite store on the same broken disk, the store and the spool both
+fail and every write of the run ends in the log; the run's outcome never changes.
+
+Writing straight to the store while older writes wait in the spool could put a
+`finish_run` in before its own spooled `start_run`; the replay therefore never
+lets a spooled `start_run` overwrite a run the store already has as finished.
+
 A write the store refuses as invalid (HTTP 400, 413, a bug) is not retried; it is
-parked in `<spool>/failed/` with the error and logged as an error.
+parked in `<spool>/failed/` with the error and logged as an error (or, if it
+cannot be parked, logged as in 4).
 
 Reads pass through (after a quiet attempt to deliver the spool, so a reader sees
 its own writes) and raise `RunStoreUnavailable` if the store is down.
@@ -20,6 +46,7 @@ its own writes) and raise `RunStoreUnavailable` if the store is down.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -27,13 +54,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from shared.results import RunResult, StepResult
+from shared.results import RunResult, RunStatus, StepResult
+from shared.runs.records import encode_trigger_body, run_record, step_order, step_record
 from shared.runs.spool import Spool, decode_write, encode_write
 from shared.runs.store import RunPage, RunRecord, RunStore, RunStoreUnavailable, StepRecord
 
-__all__ = ["ResilientStore", "is_transient"]
+__all__ = ["UNSTORED_EVENT", "ResilientStore", "is_transient", "unstored_record"]
 
 logger = logging.getLogger("shared.runs")
 T = TypeVar("T")
@@ -41,6 +69,21 @@ T = TypeVar("T")
 _TRANSIENT_STATUS = {401, 403, 408, 429}  # auth may be fixed (RBAC propagating)
 _TRANSIENT_NAMES = {"ServiceRequestError", "ServiceResponseError", "ServiceRequestTimeoutError",
                     "ServiceResponseTimeoutError", "IncompleteReadError"}
+
+#: Stored statuses a replayed `start_run` may overwrite (Abandoned is a Running
+#: record read late; Queued comes before the start).
+_NOT_PAST_START = {str(RunStatus.RUNNING), str(RunStatus.ABANDONED), "Queued"}
+
+#: The `event` of the log line that carries a write nothing could keep.
+UNSTORED_EVENT = "run_record_not_stored"
+
+_CONSEQUENCE = {
+    "start_run": "the run may be missing from the run history until a later write of it "
+                 "is stored",
+    "record_step": "this step is missing from the run's steps in the run history",
+    "finish_run": "the run history keeps the run's last stored state (Running reads back "
+                  "as Abandoned after the deadline) or nothing: this line holds its outcome",
+}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -55,6 +98,30 @@ def is_transient(exc: BaseException) -> bool:
     if type(exc).__name__ == "HttpResponseError":  # no status: no response at all
         return True
     return isinstance(exc, OSError | TimeoutError | sqlite3.OperationalError)
+
+
+def unstored_record(op: str, run: RunResult, step: StepResult | None,
+                    reasons: list[str]) -> dict[str, Any]:
+    """The log entry of a write no store or spool could keep: the record as the store
+    would have kept it (texts clipped as there; the trigger body unless too large to
+    keep), `op`, `reasons` and what the run history shows instead. Always `run_id`,
+    `flow`, `status` (the run's status at the write: the final one for `finish_run`)
+    and `steps` (every step for a start or finish; for `record_step`, that one step,
+    at `position`)."""
+    record = run_record(run)
+    _, too_large = encode_trigger_body(run.trigger_body)
+    entry: dict[str, Any] = {"event": UNSTORED_EVENT, "op": op, **record.to_dict(),
+                             "trigger_body": None if too_large else run.trigger_body,
+                             "trigger_body_truncated": too_large}
+    if op == "record_step":
+        assert step is not None
+        entry["steps"] = [step_record(step).to_dict()]
+        entry["position"] = step_order(run, step)
+    else:
+        entry["steps"] = [step_record(s).to_dict() for s in run.steps]
+    entry["reasons"] = reasons
+    entry["history"] = _CONSEQUENCE.get(op, "")
+    return entry
 
 
 class ResilientStore:
@@ -117,30 +184,89 @@ class ResilientStore:
                 self._pending = bool(self.spool.pending())
             return self._pending
 
+    def _cooling_down(self) -> bool:
+        return time.monotonic() < self._retry_after
+
     def _write(self, op: str, run: RunResult, step: StepResult | None = None) -> None:
         what = f"{op} of run {run.run_id} ({run.flow})"
-        try:
-            if self._has_pending():
-                self._flush(respect_cooldown=True)
-                if self._has_pending():
-                    self._to_spool(op, run, step, what, "earlier writes are still waiting")
-                    return
-            self._attempt(lambda: self._apply(op, run, step), what)
+        reasons: list[str] = []
+        if self._has_pending():
+            self._try_flush()
+        behind = self._has_pending()
+        spool_first = behind or self._cooling_down()
+        if spool_first:
+            why = ("earlier writes are still waiting" if behind
+                   else "it failed moments ago")
+            problem = self._to_spool(op, run, step, what, why)
+            if problem is None:
+                return
+            reasons.append(problem)
+        try:  # no retries on a store that just failed: a run never waits on it
+            self._attempt(lambda: self._apply(op, run, step), what,
+                          retries=0 if spool_first else self.retries)
         except Exception as exc:
-            if is_transient(exc):
-                self._mark_down()
-                self._to_spool(op, run, step, what, f"{type(exc).__name__}: {exc}")
-            else:
-                self._park(op, run, step, what, exc)
+            if not is_transient(exc):
+                self._park(op, run, step, what, exc, reasons)
+                return
+            self._mark_down()
+            reasons.append(f"store: {type(exc).__name__}: {exc}")
+        else:
+            if reasons:
+                logger.warning("run store: %s written straight to the store, as the spool "
+                               "could not take it (%s)", what, reasons[0])
+            return
+        if not spool_first:
+            problem = self._to_spool(op, run, step, what, reasons[-1])
+            if problem is None:
+                return
+            reasons.append(problem)
+            if op == "finish_run":  # the outcome: one more try before it is only logged
+                try:
+                    self._apply(op, run, step)
+                except Exception as exc:
+                    reasons.append(f"store, once more: {type(exc).__name__}: {exc}")
+                else:
+                    logger.warning("run store: %s written straight to the store on a second "
+                                   "try, as the spool could not take it (%s)", what, problem)
+                    return
+        if op == "finish_run" and self._replace_spooled_start(run, what):
+            return
+        self._log_unstored(op, run, step, reasons)
 
-    def _attempt(self, call: Callable[[], None], what: str) -> None:
+    def _replace_spooled_start(self, run: RunResult, what: str) -> bool:
+        """Put the finish in place of the run's own spooled start, if there is one:
+        a finish writes the whole run row, so it stands in for the start, and on a
+        full disk the start's room is what lets it in. Without this the start alone
+        would be replayed, and the run read back as Running, then Abandoned."""
+        try:
+            with self.spool.exclusive():
+                for path in self.spool.pending():
+                    try:
+                        data = self.spool.load(path)
+                        match = (data.get("op") == "start_run"
+                                 and data["run"]["run_id"] == run.run_id)
+                    except Exception:
+                        continue
+                    if match:
+                        self.spool.replace(path, encode_write("finish_run", run))
+                        logger.warning("run store unavailable and the spool full: %s kept "
+                                       "in the spool in place of the run's start, as %s",
+                                       what, path)
+                        return True
+        except Exception:
+            logger.debug("run store: %s could not replace its spooled start", what,
+                         exc_info=True)
+        return False
+
+    def _attempt(self, call: Callable[[], None], what: str, retries: int | None = None) -> None:
         """*call*, retried with exponential backoff while it fails transiently."""
-        for attempt in range(self.retries + 1):
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
                 call()
                 return
             except Exception as exc:
-                if not is_transient(exc) or attempt == self.retries:
+                if not is_transient(exc) or attempt == retries:
                     raise
                 delay = self.backoff * (2 ** attempt)
                 logger.info("run store: %s failed (%s), retrying in %.2fs", what, exc, delay)
@@ -151,29 +277,50 @@ class ResilientStore:
             self._retry_after = time.monotonic() + self._cooldown
 
     def _to_spool(self, op: str, run: RunResult, step: StepResult | None, what: str,
-                  reason: str) -> None:
+                  reason: str) -> str | None:
+        """Spool the write (None) or say why the spool could not take it."""
         try:
             path = self.spool.put(encode_write(op, run, step))
-        except Exception:
-            logger.exception("run store: %s could neither be written (%s) nor spooled to "
-                             "%s: this record is lost", what, reason, self.spool.directory)
-            return
+        except Exception as exc:
+            logger.debug("run store: the spool %s could not take %s", self.spool.directory,
+                         what, exc_info=True)
+            return f"spool {self.spool.directory}: {type(exc).__name__}: {exc}"
         with self._state_lock:
             self._pending = True
         logger.warning("run store unavailable (%s): %s kept in the spool as %s; it is "
                        "written when the store is back", reason, what, path)
+        return None
 
     def _park(self, op: str, run: RunResult, step: StepResult | None, what: str,
-              exc: BaseException) -> None:
+              exc: BaseException, reasons: list[str]) -> None:
         reason = f"{type(exc).__name__}: {exc}"
         try:
             path = self.spool.park_payload(encode_write(op, run, step), reason)
-        except Exception:
-            logger.exception("run store refused %s (%s) and it could not be parked: this "
-                             "record is lost", what, reason)
+        except Exception as park_exc:
+            self._log_unstored(op, run, step, [*reasons, f"store refused it: {reason}",
+                                               f"parking it failed: {type(park_exc).__name__}: "
+                                               f"{park_exc}"])
             return
         logger.error("run store refused %s (%s); the write is parked in %s for a look",
                      what, reason, path)
+
+    @staticmethod
+    def _log_unstored(op: str, run: RunResult, step: StepResult | None,
+                      reasons: list[str]) -> None:
+        """The last resort: the whole record on one ERROR line of JSON."""
+        entry = unstored_record(op, run, step, reasons)
+        logger.error("%s", json.dumps(entry, ensure_ascii=False, default=str,
+                                      separators=(",", ":")))
+
+    def _try_flush(self) -> None:
+        """Replay the spool if the store is not cooling down; a spool that cannot be
+        replayed is logged, never raised (the write goes on)."""
+        try:
+            self._flush(respect_cooldown=True)
+        except Exception as exc:
+            self._mark_down()
+            logger.warning("run store: the spool %s could not be replayed (%s: %s)",
+                           self.spool.directory, type(exc).__name__, exc)
 
     def flush(self) -> int:
         """Replay spooled writes in order now; returns how many were delivered. Stops
@@ -181,49 +328,80 @@ class ResilientStore:
         return self._flush(respect_cooldown=False)
 
     def _flush(self, *, respect_cooldown: bool) -> int:
-        if respect_cooldown and time.monotonic() < self._retry_after:
+        if respect_cooldown and self._cooling_down():
             return 0
         if not self.spool.pending():
             with self._state_lock:
                 self._pending = False
             return 0
+        if not self.spool.writable():
+            # Delivered writes could not be removed, so each replay would send them
+            # again: they wait until the folder is writable (new writes go straight
+            # to the store meanwhile).
+            self._mark_down()
+            logger.warning("run store: the spool %s is not writable: its %d writes wait "
+                           "until it is", self.spool.directory, len(self.spool.pending()))
+            return 0
         delivered = 0
-        with self.spool.exclusive():
-            while True:
-                paths = self.spool.pending()
-                if not paths:
-                    break
-                for path in paths:
-                    if not path.exists():  # another process delivered it meanwhile
-                        continue
-                    try:
-                        op, run, step = decode_write(self.spool.load(path))
-                    except Exception as exc:
-                        target = self.spool.park(path, f"unreadable spool file: {exc}")
-                        logger.error("run store: unreadable spool file parked as %s (%s)",
-                                     target, exc)
-                        continue
-                    what = f"spooled {op} of run {run.run_id} ({run.flow})"
-                    try:
-                        self._apply(op, run, step)
-                    except Exception as exc:
-                        if is_transient(exc):
-                            self._mark_down()
-                            logger.warning("run store still unavailable (%s): %d writes "
-                                           "stay spooled", exc, len(self.spool.pending()))
+        try:
+            with self.spool.exclusive():
+                while paths := self.spool.pending():
+                    for path in paths:
+                        outcome = self._replay(path)
+                        if outcome is None:  # the store is still down: the rest wait
                             return delivered
-                        target = self.spool.park(path, f"{type(exc).__name__}: {exc}")
-                        logger.error("run store refused %s (%s); parked as %s", what, exc,
-                                     target)
-                        continue
-                    self.spool.done(path)
-                    delivered += 1
-            with self._state_lock:
-                self._pending = False
-                self._retry_after = 0.0
+                        delivered += outcome
+                with self._state_lock:
+                    self._pending = False
+                    self._retry_after = 0.0
+        except OSError as exc:  # the spool's own disk (removing or parking a file)
+            self._mark_down()
+            logger.warning("run store: replaying the spool %s stopped after %d writes (%s: "
+                           "%s); the rest wait", self.spool.directory, delivered,
+                           type(exc).__name__, exc)
+            return delivered
         if delivered:
             logger.info("run store: delivered %d spooled writes", delivered)
         return delivered
+
+    def _replay(self, path: Path) -> int | None:
+        """Deliver one spooled write: 1 when delivered, 0 when it is gone otherwise
+        (delivered by another process, skipped, parked), None when the store is still
+        down (it stays). OSError when the spool's own disk fails."""
+        if not path.exists():  # another process delivered it meanwhile
+            return 0
+        try:
+            op, run, step = decode_write(self.spool.load(path))
+        except Exception as exc:
+            target = self.spool.park(path, f"unreadable spool file: {exc}")
+            logger.error("run store: unreadable spool file parked as %s (%s)", target, exc)
+            return 0
+        what = f"spooled {op} of run {run.run_id} ({run.flow})"
+        skip = False
+        try:
+            skip = op == "start_run" and self._finished_in_store(run)
+            if not skip:
+                self._apply(op, run, step)
+        except Exception as exc:
+            if is_transient(exc):
+                self._mark_down()
+                logger.warning("run store still unavailable (%s): %d writes stay spooled",
+                               exc, len(self.spool.pending()))
+                return None
+            target = self.spool.park(path, f"{type(exc).__name__}: {exc}")
+            logger.error("run store refused %s (%s); parked as %s", what, exc, target)
+            return 0
+        self.spool.done(path)
+        if skip:
+            logger.info("run store: %s skipped: the store already has the run finished", what)
+            return 0
+        return 1
+
+    def _finished_in_store(self, run: RunResult) -> bool:
+        """Whether the store has *run* past its start (finished): a write that skipped
+        the spool (it could not take it) got there before this spooled start."""
+        found = self.inner.get_run(run.flow, run.run_id)
+        return found is not None and str(found[0].status) not in _NOT_PAST_START
 
     # -- reads -----------------------------------------------------------------
 

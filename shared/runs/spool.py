@@ -7,6 +7,12 @@ so a crash never leaves half a record. A write that can never succeed (the store
 refused it as invalid) is parked in `failed/` beside the spool, with the error, and
 logged: nothing is dropped silently.
 
+The folder may itself be unusable (read-only, full, or a path that cannot be
+created): `put` then raises and leaves no temporary file behind, `pending` reads
+a folder it cannot list as empty, `writable` tells whether delivered writes could
+be removed, and `exclusive` still works on a read-only folder. What happens to a
+write the spool cannot take is `resilient.py`'s business.
+
 Files hold what the write needs to be replayed: the run (as `RunResult.to_dict`
 plus the trigger body) and, for a step, the step and its position in `run.steps`.
 """
@@ -21,7 +27,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from shared.results import RunResult, RunStatus, StepError, StepResult, StepStatus
 from shared.runs.records import step_order
@@ -124,29 +130,60 @@ class Spool:
 
     @staticmethod
     def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        Spool._write_bytes(path, data)
+
+    @staticmethod
+    def _write_bytes(path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
-        data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            # A full disk fails mid-write: a half file must not keep the space.
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
 
     def put(self, payload: dict[str, Any]) -> Path:
         path = self.directory / self._name()
         self._write_atomic(path, payload)
         return path
 
+    def replace(self, path: Path, payload: dict[str, Any]) -> None:
+        """Put *payload* in *path*'s place in the order (the same name). On a full
+        disk the old file's room is what lets the new one in, so the old file goes
+        first; if the new one still does not fit, the old one is put back and the
+        error raised."""
+        old = path.read_bytes()
+        path.unlink()
+        try:
+            self._write_atomic(path, payload)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._write_bytes(path, old)
+            raise
+
     def pending(self) -> list[Path]:
-        """Spooled writes, oldest first."""
+        """Spooled writes, oldest first (none when the folder is missing or cannot be
+        listed: not there, under a file, no permission)."""
         try:
             names = sorted(e.name for e in os.scandir(self.directory)
                            if e.is_file() and e.name.endswith(".json")
                            and not e.name.startswith("."))
-        except FileNotFoundError:
+        except OSError:
             return []
         return [self.directory / name for name in names]
+
+    def writable(self) -> bool:
+        """Whether files can be removed from (and added to) the folder: False on a
+        read-only file system or without permission. A full disk still says True:
+        removing a delivered write works there, adding one fails in `put`."""
+        return os.access(self.directory, os.W_OK | os.X_OK)
 
     def __len__(self) -> int:
         return len(self.pending())
@@ -187,8 +224,17 @@ class Spool:
             except ImportError:  # Windows: one process per spool folder
                 yield
                 return
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with open(self.directory / ".lock", "a+b") as handle:
+            handle: BinaryIO | None = None
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                handle = open(self.directory / ".lock", "a+b")
+            except OSError:  # a read-only folder: an existing lock file still locks
+                with contextlib.suppress(OSError):
+                    handle = open(self.directory / ".lock", "rb")
+            if handle is None:  # no lock file and none can be made: this process only
+                yield
+                return
+            with handle:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 try:
                     yield
