@@ -10,8 +10,8 @@ its HTTP sessions and token caches; `close()` releases them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .errors import FlowInvalid
 from .model import Connection
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Resources"]
 
+T = TypeVar("T")
+
 
 class Resources:
     def __init__(self, settings: Settings, connections: Mapping[str, Connection],
@@ -39,6 +41,7 @@ class Resources:
         self._backends: dict[tuple[Any, ...], KustoBackend] = {}
         self._mail: MailSender | None = None
         self._state: StateStore | None = None
+        self._clients: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
 
     def connection(self, name: str) -> Connection:
@@ -66,6 +69,15 @@ class Resources:
                 self._mail = mail_sender_for(self.settings)
             return self._mail
 
+    def client(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The process-wide client under *key*, made by *make* on first use (an HTTP
+        session, a SQL engine, a blob service client): what an action needs that is
+        not built in here. A client with a `close()` is closed by `close()`."""
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = make()
+            return cast(T, self._clients[key])
+
     def state(self) -> StateStore:
         """The state store (step journal, leases), opened on first use."""
         with self._lock:
@@ -80,7 +92,9 @@ class Resources:
         with self._lock:
             mail, self._mail = self._mail, None
             state, self._state = self._state, None
+            clients, self._clients = list(self._clients.values()), {}
             self._backends.clear()
-        for closable in (mail, state, self.store, self.queue):
-            if closable is not None:
-                closable.close()
+        for closable in (mail, state, self.store, self.queue, *clients):
+            close = getattr(closable, "close", None)
+            if callable(close):
+                close()
