@@ -6,13 +6,15 @@ transaction, so two processes never both hold it.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from shared.state.store import JournalEntry, StateStoreUnavailable
+from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
 __all__ = ["LocalStateStore"]
 
@@ -22,6 +24,9 @@ CREATE TABLE IF NOT EXISTS journal (
     PRIMARY KEY (run_id, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)) WITHOUT ROWID;
 """
 
 
@@ -49,6 +54,24 @@ class LocalStateStore:
         except OSError as exc:
             raise StateStoreUnavailable(f"the state store {self.path} failed: {exc}",
                                         hint="check that STATE_DIR is writable") from exc
+
+    def read(self, scope: str, key: str) -> Versioned | None:
+        with self._connect() as db:
+            row = db.execute("SELECT value, version FROM items WHERE scope = ? AND key = ?",
+                             (scope, key)).fetchone()
+        return None if row is None else Versioned(json.loads(row[0]), str(row[1]))
+
+    def write(self, scope: str, key: str, value: Any, *, version: str | None) -> bool:
+        text = json.dumps(value, separators=(",", ":"), default=str)
+        with self._connect() as db:
+            if version is None:
+                done = db.execute("INSERT OR IGNORE INTO items VALUES (?, ?, ?, 1)",
+                                  (scope, key, text))
+            else:
+                done = db.execute("UPDATE items SET value = ?, version = version + 1 "
+                                  "WHERE scope = ? AND key = ? AND version = ?",
+                                  (text, scope, key, int(version)))
+            return done.rowcount == 1
 
     def journal(self, run_id: str) -> dict[str, JournalEntry]:
         with self._connect() as db:

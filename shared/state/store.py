@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from shared.errors import KustoFlowsError
 
-__all__ = ["JournalEntry", "StateStore", "StateStoreUnavailable"]
+__all__ = ["JournalEntry", "StateStore", "StateStoreUnavailable", "Versioned"]
 
 #: The largest journal entry kept (JSON characters): a Table Storage string property
 #: holds 32K UTF-16 units.
@@ -49,7 +49,25 @@ class JournalEntry:
                    data.get("outputs") or {}, data.get("error"))
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """A small JSON value kept under (scope, key), with the version it was read at: a
+    write given that version succeeds only if nobody wrote in between."""
+
+    value: Any
+    version: str
+
+
 class StateStore(Protocol):
+    def read(self, scope: str, key: str) -> Versioned | None:
+        """The value under (*scope*, *key*), or None."""
+        ...
+
+    def write(self, scope: str, key: str, value: Any, *, version: str | None) -> bool:
+        """Write *value* if the entry is still at *version* (None: only if there is no
+        entry yet); False when someone else wrote first. Values are JSON, a few KB."""
+        ...
+
     def journal(self, run_id: str) -> dict[str, JournalEntry]:
         """Every journal entry of *run_id*, by step path."""
         ...

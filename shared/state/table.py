@@ -2,6 +2,7 @@
 
     PartitionKey `journal|<run id>`, RowKey the step path   -> Entry (JSON)
     PartitionKey `lease`,            RowKey the lease name  -> Holder, Until
+    PartitionKey `item|<scope>`,     RowKey the key         -> Value (JSON)
 
 A lease is taken with the service's optimistic concurrency: create it if absent,
 else replace it only if its ETag is unchanged since it was read (free or expired or
@@ -10,11 +11,12 @@ ours), so two instances that race for it cannot both win.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from shared.runs.keys import escape_key
-from shared.state.store import JournalEntry, StateStoreUnavailable
+from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
 __all__ = ["STATE_TABLE", "TableStateStore"]
 
@@ -66,6 +68,41 @@ class TableStateStore:
                                         hint="check the Table Storage account and the "
                                              "identity's Storage Table Data Contributor role"
                                         ) from exc
+
+    # -- small values ----------------------------------------------------------
+
+    def read(self, scope: str, key: str) -> Versioned | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        def get() -> Versioned | None:
+            try:
+                entity = self._table.get_entity(f"item|{escape_key(scope)}", escape_key(key))
+            except ResourceNotFoundError:
+                return None
+            return Versioned(json.loads(str(entity["Value"])), str(entity.metadata["etag"]))
+        found: Versioned | None = self._call("read a value", get)
+        return found
+
+    def write(self, scope: str, key: str, value: Any, *, version: str | None) -> bool:
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": f"item|{escape_key(scope)}", "RowKey": escape_key(key),
+                  "Value": json.dumps(value, separators=(",", ":"), default=str)}
+
+        def put() -> bool:
+            try:
+                if version is None:
+                    self._table.create_entity(entity)
+                else:
+                    self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=version,
+                                              match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError):
+                return False
+            return True
+        done: bool = self._call("write a value", put)
+        return done
 
     # -- journal ---------------------------------------------------------------
 
