@@ -30,6 +30,7 @@ __all__ = [
     "Html",
     "Limits",
     "Nested",
+    "OnFailure",
     "Static",
     "StepModel",
     "Trigger",
@@ -192,6 +193,19 @@ class StepModel(_Strict):
         return blocks
 
 
+class OnFailure(_Strict):
+    """Steps that run when a run ends Failed or TimedOut (`run.error` says what failed),
+    at most once per `grace` while the flow keeps failing, and once more with
+    `run.recovered` true when it succeeds again."""
+
+    grace: float = Field(3600.0, description="at most one notice per this long while the "
+                                             "flow keeps failing: 1h, 30m ...")
+    #: Each registry builds its own OnFailure model whose steps are its actions' union.
+    steps: Annotated[list[StepModel], Nested] = Field(min_length=1)
+
+    _grace = field_validator("grace", mode="before")(lambda v: parse_duration(v))
+
+
 class Flow(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True,
                               json_schema_extra={"title": "Kusto Flows flow file (v1)"})
@@ -209,6 +223,8 @@ class Flow(_Strict):
     #: Each registry builds its own Flow model whose steps are its actions' union
     #: (`shared.steps.registry`); this base types them as `StepModel`.
     steps: list[StepModel] = Field(min_length=1)
+    on_failure: OnFailure | None = Field(
+        None, description="a failure notice: steps run when a run fails (with grace)")
 
 
 class Connection(_Strict):

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +40,9 @@ from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext, StepWait
 __all__ = ["Journal", "RunObserver", "Runner", "Trigger"]
 
 log = logging.getLogger(__name__)
+
+#: How long a failure notice (`on_failure`) may take, past the run's own deadline.
+_NOTICE_SECONDS = 120.0
 
 
 @dataclass
@@ -112,20 +115,43 @@ class Runner:
                           can_suspend=journal is not None)
         context = {
             "trigger": trigger.context(),
-            "run": {"id": run.run_id, "flow": flow.name, "started_at": started},
+            "run": {"id": run.run_id, "flow": flow.name, "started_at": started,
+                    "url": self.settings.run_page_url(flow.name, run.run_id)},
             "vars": flow.vars,
         }
         state = _RunState(run, ctx, context, journal)
         self._notify("run_started", run)
         try:
-            self._run_block(flow.steps, state, {}, {}, "")
+            scope: dict[str, Any] = {}
+            self._run_block(flow.steps, state, scope, {}, "")
         finally:
             run.status = self._final_status(state)
             run.resume_after = state.resume_after
+            if flow.on_failure is not None and run.status.final:
+                self._failure_notice(flow, state, scope)
             if run.status != RunStatus.WAITING:
                 run.ended_at = datetime.now(UTC)
             self._notify("run_finished", run)
         return run
+
+    def _failure_notice(self, flow: Flow, state: _RunState, scope: dict[str, Any]) -> None:
+        """Run `on_failure` if a notice is due (see `shared.notices`), with `run.status`,
+        `run.error` and `run.recovered`; the run's own status stays as it was."""
+        from .notices import notice_due
+
+        assert flow.on_failure is not None
+        failed = state.run.status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
+        recovered = notice_due(self.resources.state(), flow.name, failed=failed,
+                               grace_seconds=flow.on_failure.grace, now=datetime.now(UTC))
+        if recovered is None:
+            return
+        error = state.run.error
+        run_view = {**state.base_context["run"], "status": str(state.run.status),
+                    "recovered": recovered, "error": error.to_dict() if error else None}
+        # The notice gets time of its own: a run that timed out still says so.
+        state.deadline_passed = False
+        state.ctx = replace(state.ctx, deadline=time.monotonic() + _NOTICE_SECONDS)
+        self._run_block(flow.on_failure.steps, state, scope, {"run": run_view}, "on_failure.")
 
     @staticmethod
     def _final_status(state: _RunState) -> RunStatus:
@@ -152,7 +178,7 @@ class Runner:
                 self._record_skip(state, step, path, "skipped: the run passed its deadline")
                 continue
             if not _gate_open(outcome, step.run_after):
-                scope_steps[step.id] = {}
+                scope_steps[step.id] = {"status": str(StepStatus.SKIPPED), "error": None}
                 self._record_skip(state, step, path,
                                   f"skipped: runs after {'/'.join(step.run_after)}, and the "
                                   f"steps before it {outcome}")
@@ -189,7 +215,7 @@ class Runner:
             recorded = _recorded(journal, path)
             if recorded is not None and recorded.status != StepStatus.WAITING:
                 _take_recorded(result, recorded, path)
-                scope_steps[step.id] = result.outputs
+                scope_steps[step.id] = _step_view(result)
                 self._notify("step_finished", state.run, result)
                 return result
             resume = recorded.outputs if recorded is not None else None
@@ -227,7 +253,7 @@ class Runner:
         result.duration_ms = (time.perf_counter() - started) * 1000
         if journal is not None:
             _write_journal(journal, path, _journal_entry(result))
-        scope_steps[step.id] = result.outputs
+        scope_steps[step.id] = _step_view(result)
         self._notify("step_finished", state.run, result)
         return result
 
@@ -265,6 +291,13 @@ class _StepScope:
         failed = self.runner._run_block(steps, self.state, scope,
                                         {**self.extra, **(extra or {})}, prefix)
         return BlockOutcome(failed, local)
+
+
+def _step_view(result: StepResult) -> dict[str, Any]:
+    """What later steps see as `steps.<id>`: its outputs, its `status` and its `error`
+    (code, message, hint), like Power Automate's result()."""
+    error = result.error.to_dict() if result.error else None
+    return {**result.outputs, "status": str(result.status), "error": error}
 
 
 def _recorded(journal: Journal | None, path: str) -> JournalEntry | None:

@@ -43,6 +43,8 @@ SETTING_NAMES: dict[str, str] = {
     "RUNS_RETENTION_DAYS": "run records older than this are deleted by the cleanup",
     "WEBHOOK_MAX_BODY_BYTES": "largest webhook body accepted (413 above)",
     "FLOW_SCHEDULE__": "FLOW_SCHEDULE__<flow_name>: overrides that flow's schedule",
+    "WEBSITE_HOSTNAME": "the app's host name, set by Azure App Service: `run.url` links "
+                        "to the run's page there",
     "OPERATION_POLL_SECONDS": "first wait between looks at an async Kusto operation "
                               "(default 5; doubles up to 60)",
     "AzureWebJobsStorage": "the Functions host's storage (a connection string; Azurite "
@@ -96,6 +98,8 @@ class Settings:
     runs_retention_days: float = 30.0
     webhook_max_body_bytes: int = 1_048_576
     operation_poll_seconds: float = 5.0
+    #: The app's host name (Azure sets WEBSITE_HOSTNAME): where run pages are.
+    site_hostname: str = ""
     #: The host storage the run queue lives in (connection string, or queue endpoint
     #: with managed identity). Only the Functions app queues runs; the CLI runs inline.
     storage_connection_string: str = field(default="", repr=False)
@@ -104,6 +108,18 @@ class Settings:
     #: Every app setting, for the secrets a connection names by setting
     #: (`client_secret_setting`); read through `secret()`, never shown.
     app_settings: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def run_page_url(self, flow: str, run_id: str) -> str:
+        """The run's page in the deployed app ("" without a host name: locally, see
+        `python -m shared runs show RUN_ID`). Opening it needs the host key."""
+        if not self.site_hostname:
+            return ""
+        from urllib.parse import quote
+
+        local = self.site_hostname.startswith(("localhost", "127.0.0.1"))
+        scheme = "http" if local else "https"
+        return (f"{scheme}://{self.site_hostname}/api/pages/runs/{quote(flow, safe='')}/"
+                f"{run_id}")
 
     def secret(self, name: str) -> str:
         """The value of the app setting *name* (a Key Vault reference in Azure), or ""."""
@@ -147,6 +163,7 @@ class Settings:
             runs_retention_days=_number(env, "RUNS_RETENTION_DAYS", 30.0),
             webhook_max_body_bytes=int(_number(env, "WEBHOOK_MAX_BODY_BYTES", 1_048_576)),
             operation_poll_seconds=_number(env, "OPERATION_POLL_SECONDS", 5.0),
+            site_hostname=env.get("WEBSITE_HOSTNAME", ""),
             storage_connection_string=env.get("AzureWebJobsStorage", ""),
             storage_queue_uri=env.get("AzureWebJobsStorage__queueServiceUri", ""),
             schedule_overrides={

@@ -40,6 +40,8 @@ NOT_SET_BY_INFRA = {
     # Tuning knobs whose code defaults suit Azure; set them in the portal if ever needed.
     "KUSTO_CLIENT_GRACE_SECONDS": "code default",
     "OPERATION_POLL_SECONDS": "code default",
+    # Set by Azure App Service itself on every app.
+    "WEBSITE_HOSTNAME": "set by the platform",
     "EMAIL_SEND_TIMEOUT_SECONDS": "code default",
 }
 
@@ -446,8 +448,8 @@ def test_the_local_settings_sample_lists_every_setting_with_a_dry_run():
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert values["EMAIL_DRY_RUN"] == "true"
     for name in SETTING_NAMES:
-        if name == "AzureWebJobsStorage__queueServiceUri":
-            continue  # identity-based: Azure only; locally the connection string serves
+        if name in ("AzureWebJobsStorage__queueServiceUri", "WEBSITE_HOSTNAME"):
+            continue  # Azure only: identity-based storage; the platform's own host name
         if name.endswith("__"):
             assert any(key.startswith(name) for key in values), name
         else:

@@ -36,6 +36,7 @@ class OutboxSender:
 
         sent = Outbox(self.folder).send(message, label)
         return {"delivery": "outbox", "status": "Written to outbox",
+                "delivery_status": "Written to outbox",
                 "message_id": sent.message_id, "recipients": message.recipients,
                 "eml": str(sent.eml_path), "preview": str(sent.preview_path)}
 
@@ -56,7 +57,7 @@ class AcsMailSender:
 
             self._acs = AcsSender(self.settings)
         result = self._acs.send(message)  # checks ACS limits (size, recipients) first
-        return {"delivery": "acs", "status": result.status,
+        return {"delivery": "acs", "status": result.status, "delivery_status": result.status,
                 "operation_ids": result.operation_ids,
                 "message_id": ",".join(result.operation_ids),
                 "recipients": result.recipients, "messages": result.messages}

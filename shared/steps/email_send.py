@@ -185,6 +185,6 @@ ACTION = Action(
                "(HTML), `text` (plain text; derived from the HTML if absent), `attachments` "
                "(step outputs such as `csv`, `chart`, `attachment`), `importance` (`low`, "
                "`normal`, `high`)",
-    outputs_doc="`delivery` (`acs` or `outbox`), `status`, `message_id`, `recipients`; ACS: "
-                "`operation_ids`; outbox: `eml`, `preview`",
+    outputs_doc="`delivery` (`acs` or `outbox`), `delivery_status`, `message_id`, "
+                "`recipients`; ACS: `operation_ids`; outbox: `eml`, `preview`",
 )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, 
 
 from pydantic import Field, create_model
 
-from ..model import Flow, Nested, StepModel
+from ..model import Flow, Nested, OnFailure, StepModel
 
 if TYPE_CHECKING:
     from .base import StepContext, StepOutcome
@@ -128,8 +128,14 @@ class ActionRegistry:
                                Field(discriminator="action")]
         for model in containers:
             model.model_rebuild(_types_namespace={_ANY_STEP: union})
+        on_failure = create_model("OnFailure", __base__=OnFailure,
+                                  __module__=OnFailure.__module__,
+                                  steps=(Annotated[list[union], Nested], Field(min_length=1)))
         flow_model = create_model("Flow", __base__=Flow, __module__=Flow.__module__,
-                                  steps=(list[union], Field(min_length=1)))
+                                  steps=(list[union], Field(min_length=1)),
+                                  on_failure=(on_failure | None, Field(
+                                      None, description=Flow.model_fields["on_failure"]
+                                      .description)))
         return union, flow_model
 
     def json_schema(self) -> dict[str, Any]:
