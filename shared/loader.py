@@ -2,25 +2,33 @@
 `file:line: step 'id', field 'name': what is wrong` in words a user can act on.
 
 Loading a folder reports every bad file, not just the first; a broken file never
-stops the others from loading.
+stops the others from loading: whatever a file holds (bytes that are not UTF-8, YAML
+bombs, steps nested too deep), it becomes that file's problems, never an exception
+out of `load_folder`. Steps may sit inside at most `MAX_STEP_NESTING` containers
+(condition, foreach), so running them never nears Python's recursion limit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from jinja2.lexer import Lexer
 from pydantic import ValidationError
 
 from . import expressions
 from .errors import FlowInvalid
 from .model import Connection, Flow, StepModel
 from .steps import REGISTRY, ActionRegistry
-from .yaml_lines import LineMap, YamlProblem, load_with_lines
+from .yaml_lines import LineMap, YamlProblem, load_file
 
 __all__ = [
+    "MAX_STEP_NESTING",
     "FlowProblem",
     "FolderResult",
     "LoadedFlow",
@@ -32,6 +40,23 @@ __all__ = [
 ]
 
 CONNECTIONS_FILE = "connections.yaml"
+#: Containers (condition, foreach) a step may sit inside. The runner recurses a few
+#: frames per level; a person reads three or four levels, not ten.
+MAX_STEP_NESTING = 10
+#: Problems listed for one file; a generated or garbled file can have thousands.
+MAX_PROBLEMS = 50
+#: Jinja compiles a `{{ }}` or `{% %}` tag in time growing with about the cube of its
+#: length (its optimizer folds every subexpression again): one tag has at most this
+#: many tokens (about 30 ms to compile at worst; real tags have 3 to 20) ...
+MAX_TAG_TOKENS = 64
+#: ... and a flow's templates together cost at most this: 1 a templated string, and
+#: 1 + (n/12)³ a tag of n tokens (a unit is about 0.2 ms): 1,000 fields with a short
+#: tag each, or 13 of the longest tags.
+MAX_TEMPLATE_COST = 2_000
+#: The start of the problem a file gets when reading it hit a bug in Kusto Flows.
+UNEXPECTED = "this file could not be checked (a bug in Kusto Flows; please report it)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,11 +78,22 @@ class FlowProblem:
 
 
 class FlowFileInvalid(FlowInvalid, code="FlowInvalid"):
-    """A flow file that did not load; `problems` says where and why."""
+    """A flow file that did not load; `problems` says where and why (the first
+    MAX_PROBLEMS of them, then how many more)."""
 
     def __init__(self, problems: list[FlowProblem]) -> None:
+        problems = _at_most(problems)
         super().__init__("\n".join(str(p) for p in problems), problems=problems)
         self.problems: list[FlowProblem] = problems
+
+
+def _at_most(problems: list[FlowProblem]) -> list[FlowProblem]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = problems[MAX_PROBLEMS]
+    return [*problems[:MAX_PROBLEMS], FlowProblem(
+        more.file, more.line, f"... and {len(problems) - MAX_PROBLEMS} more problems; fix "
+                              f"these first")]
 
 
 @dataclass
@@ -105,9 +141,16 @@ def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProble
         return {}, [FlowProblem(str(path), 1, "connections file not found; create it with "
                                 "at least: samples: {cluster: embedded, database: Samples}")]
     try:
-        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
-    except YamlProblem as exc:
-        return {}, [FlowProblem(str(path), exc.line, exc.message)]
+        return _read_connections(path)
+    except Exception as exc:  # a bug: still this file's problem, never the app's end
+        return {}, [_unexpected(str(path), exc)]
+
+
+def _read_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProblem]]:
+    try:
+        data, lines = _read(path)
+    except FlowFileInvalid as exc:
+        return {}, exc.problems
     if not isinstance(data, dict):
         return {}, [FlowProblem(str(path), 1, "expected a mapping of connection names")]
     connections: dict[str, Connection] = {}
@@ -121,21 +164,45 @@ def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProble
                 problems.append(FlowProblem(
                     str(path), lines.line(loc), _pydantic_message(error),
                     field=".".join(str(p) for p in loc)))
-    return connections, problems
+    return connections, _at_most(problems)
 
 
 # ------------------------------------------------------------------------- flows
 
 def load_flow(path: Path, connections: dict[str, Connection] | None = None, *,
               registry: ActionRegistry = REGISTRY) -> LoadedFlow:
-    """Load and check one flow file; raise FlowFileInvalid listing every problem."""
+    """Load and check one flow file; raise FlowFileInvalid listing every problem (and
+    nothing else, whatever the file holds)."""
+    try:
+        return _load_flow(path, connections, registry)
+    except FlowFileInvalid:
+        raise
+    except Exception as exc:  # a bug: still this file's problem, never the app's end
+        raise FlowFileInvalid([_unexpected(str(path), exc)]) from exc
+
+
+def _read(path: Path) -> tuple[Any, LineMap]:
+    """The YAML of *path*; FlowFileInvalid (only) when it cannot be read or parsed."""
     file = str(path)
     try:
-        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
+        return load_file(path)
     except YamlProblem as exc:
         raise FlowFileInvalid([FlowProblem(file, exc.line, exc.message)]) from exc
     except OSError as exc:
         raise FlowFileInvalid([FlowProblem(file, 1, f"cannot read file: {exc}")]) from exc
+    except Exception as exc:  # a bug: still this file's problem, never the app's end
+        raise FlowFileInvalid([_unexpected(file, exc)]) from exc
+
+
+def _unexpected(file: str, exc: Exception) -> FlowProblem:
+    log.error("reading %s failed unexpectedly", file, exc_info=exc)
+    return FlowProblem(file, 1, f"{UNEXPECTED}: {type(exc).__name__}: {exc}")
+
+
+def _load_flow(path: Path, connections: dict[str, Connection] | None,
+               registry: ActionRegistry) -> LoadedFlow:
+    file = str(path)
+    data, lines = _read(path)
     if not isinstance(data, dict):
         raise FlowFileInvalid([FlowProblem(file, 1, "a flow file is a mapping with at least "
                                            "'steps' (see README, flow-file reference)")])
@@ -176,12 +243,18 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
 
     seen: dict[str, int] = {}
     earlier: set[str] = set()
+    all_ids = _all_ids(flow)
+    template_cost = 0
     for index, (step_id, step, ancestors) in enumerate(walk_steps(flow.steps)):
         current = paths[index] if index < len(paths) else ()
         if step_id in seen:
             add(step_id, "id", f"duplicate step id '{step_id}' (first used on line "
                                f"{seen[step_id]}); step ids must be unique in a flow")
         seen.setdefault(step_id, lines.line(current))
+        if len(ancestors) == MAX_STEP_NESTING:
+            for key, nested in step.nested_blocks():
+                if nested:
+                    add(step_id, key, _too_deep(registry))
         connection = getattr(step, "connection", None)
         if connection is not None and connections is not None and connection not in connections:
             known = ", ".join(sorted(connections)) or "none defined"
@@ -189,7 +262,16 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
                                        f"add it to flows/{CONNECTIONS_FILE}")
         allowed = earlier - set(ancestors)
         for field_name, value, bare in _template_fields(step):
-            problem = expressions.validate(value, bare=bare)
+            if template_cost > MAX_TEMPLATE_COST:
+                break
+            cost, problem = _template_cost(value, bare, MAX_TEMPLATE_COST - template_cost)
+            template_cost += cost
+            if template_cost > MAX_TEMPLATE_COST:
+                problem = (f"budget of {MAX_TEMPLATE_COST:,} units is spent here (1 a "
+                           f"templated field, 1 + (n/12)³ a tag of n tokens): the flow has "
+                           f"too many or too long templates to check; use fewer and shorter "
+                           f"ones")
+            problem = problem or _compile_problem(value, bare)
             if problem:
                 add(step_id, field_name, f"template {problem}")
                 continue
@@ -198,12 +280,58 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
                     continue
                 reason = ("is this step itself or contains it" if ref == step_id
                           or ref in ancestors else
-                          "comes later in the flow" if ref in _all_ids(flow) else
+                          "comes later in the flow" if ref in all_ids else
                           "does not exist")
                 add(step_id, field_name, f"refers to steps.{ref}, which {reason}; a step can "
                                          f"only use the outputs of steps that ran before it")
         earlier.add(step_id)
     return problems
+
+
+def _template_cost(text: str, bare: bool, budget: int) -> tuple[int, str | None]:
+    """What compiling *text* costs (1, and 1 + (n/12)³ a tag of n tokens; counting
+    stops past *budget*), or a problem when one tag is over MAX_TAG_TOKENS. Counted with
+    Jinja's lexer, which is linear; a syntax error is left to the compiler to word."""
+    if not bare and not expressions.has_template(text):
+        return 0, None
+    cost, tokens = 1, 0
+    try:
+        for _, kind, _ in _lexer().tokeniter(text, None, state="variable" if bare else None):
+            if kind in ("variable_begin", "block_begin"):
+                tokens = 0
+            elif kind in ("variable_end", "block_end"):
+                cost += 1 + (tokens * tokens * tokens) // 1728
+                if cost > budget:
+                    return cost, None
+            elif kind not in ("data", "whitespace"):
+                tokens += 1
+                if tokens > MAX_TAG_TOKENS:
+                    return cost, (f"tag is too long (more than {MAX_TAG_TOKENS} tokens); "
+                                  f"split it, or compute the value in the query")
+    except jinja2.TemplateSyntaxError:
+        pass
+    return cost + (1 + (tokens * tokens * tokens) // 1728 if bare else 0), None
+
+
+@cache
+def _lexer() -> Lexer:
+    return jinja2.Environment().lexer
+
+
+def _compile_problem(text: str, bare: bool) -> str | None:
+    try:
+        return expressions.validate(text, bare=bare)
+    except Exception as exc:  # Python's own limits on the compiled code (20 nested
+        # blocks, 200 nested brackets), or the recursion limit: the template's to fix
+        return (f"cannot be compiled ({type(exc).__name__}: {exc}); nest fewer blocks or "
+                f"brackets")
+
+
+def _too_deep(registry: ActionRegistry) -> str:
+    containers = ", ".join(name for name in registry.names if registry.nested_keys(name))
+    return (f"steps nested more than {MAX_STEP_NESTING} levels deep ({containers} inside "
+            f"each other); flatten them (e.g. combine conditions with 'and') or move the "
+            f"inner steps to a flow of their own (trigger.after)")
 
 
 def _all_ids(flow: Flow) -> set[str]:
@@ -366,8 +494,8 @@ def find_flow(target: str, folder: Path) -> Path:
         if path.name == CONNECTIONS_FILE:
             continue
         try:
-            data, _ = load_with_lines(path.read_text(encoding="utf-8"))
-        except (YamlProblem, OSError):
+            data, _ = _read(path)
+        except FlowFileInvalid:
             continue
         if isinstance(data, dict) and data.get("name") == target:
             return path
