@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from . import expressions
 from .errors import FlowInvalid
-from .model import Connection, Flow, StepModel
+from .model import AnyConnection, Flow, StepModel, parse_connection, wrong_connection
 from .steps import REGISTRY, ActionRegistry
 from .yaml_lines import LineMap, YamlProblem, load_file
 
@@ -112,7 +112,7 @@ class FolderResult:
     flows: dict[str, LoadedFlow] = field(default_factory=dict)
     #: Problems by file; a file listed here did not load (or loaded with errors).
     problems: dict[str, list[FlowProblem]] = field(default_factory=dict)
-    connections: dict[str, Connection] = field(default_factory=dict)
+    connections: dict[str, AnyConnection] = field(default_factory=dict)
 
     @property
     def all_problems(self) -> list[FlowProblem]:
@@ -136,7 +136,7 @@ def walk_steps(steps: list[StepModel]) -> Iterator[tuple[str, StepModel, list[st
 
 # --------------------------------------------------------------------- connections
 
-def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProblem]]:
+def load_connections(path: Path) -> tuple[dict[str, AnyConnection], list[FlowProblem]]:
     if not path.exists():
         return {}, [FlowProblem(str(path), 1, "connections file not found; create it with "
                                 "at least: samples: {cluster: embedded, database: Samples}")]
@@ -146,18 +146,18 @@ def load_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProble
         return {}, [_unexpected(str(path), exc)]
 
 
-def _read_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProblem]]:
+def _read_connections(path: Path) -> tuple[dict[str, AnyConnection], list[FlowProblem]]:
     try:
         data, lines = _read(path)
     except FlowFileInvalid as exc:
         return {}, exc.problems
     if not isinstance(data, dict):
         return {}, [FlowProblem(str(path), 1, "expected a mapping of connection names")]
-    connections: dict[str, Connection] = {}
+    connections: dict[str, AnyConnection] = {}
     problems: list[FlowProblem] = []
     for name, spec in data.items():
         try:
-            connections[str(name)] = Connection.model_validate(spec)
+            connections[str(name)] = parse_connection(spec)
         except ValidationError as exc:
             for error in exc.errors():
                 loc = (name, *error["loc"])
@@ -169,7 +169,7 @@ def _read_connections(path: Path) -> tuple[dict[str, Connection], list[FlowProbl
 
 # ------------------------------------------------------------------------- flows
 
-def load_flow(path: Path, connections: dict[str, Connection] | None = None, *,
+def load_flow(path: Path, connections: dict[str, AnyConnection] | None = None, *,
               registry: ActionRegistry = REGISTRY) -> LoadedFlow:
     """Load and check one flow file; raise FlowFileInvalid listing every problem (and
     nothing else, whatever the file holds)."""
@@ -199,7 +199,7 @@ def _unexpected(file: str, exc: Exception) -> FlowProblem:
     return FlowProblem(file, 1, f"{UNEXPECTED}: {type(exc).__name__}: {exc}")
 
 
-def _load_flow(path: Path, connections: dict[str, Connection] | None,
+def _load_flow(path: Path, connections: dict[str, AnyConnection] | None,
                registry: ActionRegistry) -> LoadedFlow:
     file = str(path)
     data, lines = _read(path)
@@ -220,13 +220,13 @@ def _load_flow(path: Path, connections: dict[str, Connection] | None,
 
 
 def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap,
-                     connections: dict[str, Connection] | None,
+                     connections: dict[str, AnyConnection] | None,
                      registry: ActionRegistry) -> list[FlowProblem]:
     problems: list[FlowProblem] = []
     # Same depth-first order as walk_steps, so the n-th step has the n-th path.
     paths = [path for _, path in _step_paths(data.get("steps", []), ("steps",),
                                              registry)]
-    current: tuple[Any, ...] = ()
+    current: tuple[Any, ...] = ()  # the step being checked: where its problems are
 
     def add(step_id: str, field_name: str, message: str) -> None:
         key = (*current, field_name) if field_name else current
@@ -243,10 +243,16 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
 
     seen: dict[str, int] = {}
     earlier: set[str] = set()
-    all_ids = _all_ids(flow)
+    walked = _with_paths(walk_steps(flow.steps), paths)
+    if flow.on_failure is not None:  # after the steps: a notice may read any of them
+        notice = data.get("on_failure")
+        notice_paths = [path for _, path in _step_paths(
+            notice.get("steps") if isinstance(notice, dict) else None,
+            ("on_failure", "steps"), registry)]
+        walked += _with_paths(walk_steps(flow.on_failure.steps), notice_paths)
+    all_ids = {step_id for step_id, _, _, _ in walked}
     template_cost = 0
-    for index, (step_id, step, ancestors) in enumerate(walk_steps(flow.steps)):
-        current = paths[index] if index < len(paths) else ()
+    for step_id, step, ancestors, current in walked:
         if step_id in seen:
             add(step_id, "id", f"duplicate step id '{step_id}' (first used on line "
                                f"{seen[step_id]}); step ids must be unique in a flow")
@@ -260,6 +266,11 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
             known = ", ".join(sorted(connections)) or "none defined"
             add(step_id, "connection", f"unknown connection '{connection}' (known: {known}); "
                                        f"add it to flows/{CONNECTIONS_FILE}")
+        family = getattr(type(step), "connection_family", None)
+        if family and connections and connection in connections:
+            refusal = wrong_connection(connection, connections[connection], family)
+            if refusal:
+                add(step_id, "connection", refusal)
         allowed = earlier - set(ancestors)
         for field_name, value, bare in _template_fields(step):
             if template_cost > MAX_TEMPLATE_COST:
@@ -286,6 +297,13 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
                                          f"only use the outputs of steps that ran before it")
         earlier.add(step_id)
     return problems
+
+
+def _with_paths(steps: Iterator[tuple[str, StepModel, list[str]]], paths: list[tuple[Any, ...]]
+                ) -> list[tuple[str, StepModel, list[str], tuple[Any, ...]]]:
+    """Each walked step with its path in the file's data (same depth-first order)."""
+    return [(step_id, step, ancestors, paths[index] if index < len(paths) else ())
+            for index, (step_id, step, ancestors) in enumerate(steps)]
 
 
 def _template_cost(text: str, bare: bool, budget: int) -> tuple[int, str | None]:
@@ -332,10 +350,6 @@ def _too_deep(registry: ActionRegistry) -> str:
     return (f"steps nested more than {MAX_STEP_NESTING} levels deep ({containers} inside "
             f"each other); flatten them (e.g. combine conditions with 'and') or move the "
             f"inner steps to a flow of their own (trigger.after)")
-
-
-def _all_ids(flow: Flow) -> set[str]:
-    return {step_id for step_id, _, _ in walk_steps(flow.steps)}
 
 
 def _template_fields(step: StepModel) -> Iterator[tuple[str, str, bool]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from .queue import RunMessage, RunQueue
 from .results import RunResult, RunStatus, StepError
 from .runner import Trigger
 from .state import JournalEntry, StateStore
+from .windows import Window
 
 if TYPE_CHECKING:
     from .loader import LoadedFlow
@@ -68,7 +70,7 @@ def _budget(service: FlowService, loaded: LoadedFlow) -> float:
 
 
 def enqueue(service: FlowService, queue: RunQueue, loaded: LoadedFlow, trigger: Trigger,
-            resubmitted_from: str = "") -> RunResult:
+            resubmitted_from: str = "", next_windows: Sequence[Window] = ()) -> RunResult:
     """Record the run `Queued` (with its trigger body) and send its message."""
     from .runs.records import encode_trigger_body
 
@@ -82,9 +84,13 @@ def enqueue(service: FlowService, queue: RunQueue, loaded: LoadedFlow, trigger: 
                     resubmitted_from=resubmitted_from)
     if service.store is not None:
         service.store.start_run(run)
+    window = trigger.window
     message = RunMessage(loaded.name, run.run_id, trigger.kind, trigger.time,
                          now + timedelta(seconds=_budget(service, loaded)), trigger.query,
-                         resubmitted_from)
+                         resubmitted_from,
+                         window=(window["start"], window["end"]) if window else None,
+                         timezone=loaded.flow.trigger.timezone,
+                         next_windows=tuple((w.start, w.end) for w in next_windows))
     queue.send(message)
     log.info("flow %s run %s queued (%s)", loaded.name, run.run_id, trigger.kind)
     return run
@@ -141,7 +147,8 @@ def execute(service: FlowService, queue: RunQueue, state: StateStore,
 def _run(service: FlowService, queue: RunQueue, state: StateStore, loaded: LoadedFlow,
          message: RunMessage, record: RunRecord, seconds: float) -> RunResult:
     trigger = Trigger(message.trigger_kind, record.trigger_body, message.trigger_query,
-                      message.trigger_time)
+                      message.trigger_time, window=Window(*message.window).context(
+                          message.timezone) if message.window else None)
     # A run resumed after a wait reads `Waiting` until it ends: its start time is the
     # trigger's, so `Running` would soon read as Abandoned.
     run = service.runner().run(
@@ -161,6 +168,11 @@ def _run(service: FlowService, queue: RunQueue, state: StateStore, loaded: Loade
     state.release_lease(message.flow, message.run_id)
     state.forget_run(message.run_id)
     service.chain_after(run)
+    if message.next_windows:  # catch-up: the next window, as a run of its own
+        following = [Window(*w) for w in message.next_windows]
+        enqueue(service, queue, loaded, replace(trigger, body=None,
+                                                window=following[0].context(message.timezone)),
+                next_windows=following[1:])
     return run
 
 

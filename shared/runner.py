@@ -51,9 +51,13 @@ class Trigger:
     body: Any = None
     query: dict[str, str] = field(default_factory=dict)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: The time a scheduled run covers, `{start, end}` (previous tick -> this tick);
+    #: None for runs that are not windowed.
+    window: dict[str, Any] | None = None
 
     def context(self) -> dict[str, Any]:
-        return {"kind": self.kind, "time": self.time, "body": self.body, "query": self.query}
+        return {"kind": self.kind, "time": self.time, "body": self.body, "query": self.query,
+                "window": self.window}
 
 
 class RunObserver(Protocol):

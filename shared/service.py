@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from . import queued
+from .alerts import AlertState
 from .errors import FlowDisabled, FlowNotFound, RunNotFound, WebhookDisabled
 from .history import RunQuery, page_runs
 from .loader import (
@@ -34,11 +35,14 @@ from .loader import (
 from .outputs import json_safe
 from .queue import RunMessage, RunQueue
 from .resources import Resources
-from .results import RunResult, StepResult
+from .results import RunResult, RunStatus, StepError, StepResult, new_run_id
 from .runner import Runner, RunObserver, Trigger
 from .runs import RunPage, RunRecord, RunStore, StepRecord
+from .schedule import Schedule
 from .settings import Settings
+from .state import StateStoreUnavailable
 from .steps import REGISTRY, ActionRegistry
+from .windows import Window, WindowPlan, plan_windows, previous_tick
 
 __all__ = ["FlowService", "StoreObserver"]
 
@@ -169,6 +173,15 @@ class FlowService:
                  "folder (for a flow no longer there, give FLOW/RUN_ID)")
         raise RunNotFound(f"no run '{run_id}' in the run history of {where}")
 
+    def alert_states(self, name: str | None = None) -> list[tuple[str, str, AlertState]]:
+        """(flow, step id, state) of every firing or pending alert key of flow *name*, or
+        of every flow; FlowNotFound, StateStoreUnavailable."""
+        if name is not None:
+            self.known_flow(name)
+        state = self.resources.state()
+        return [(flow, step, alert) for flow in ([name] if name else self.flow_names())
+                for step, alert in state.alert_states(flow)]
+
     def cleanup_history(self) -> int:
         """Delete runs older than RUNS_RETENTION_DAYS; returns how many went."""
         from .runs import cleanup_old_runs
@@ -209,6 +222,55 @@ class FlowService:
                                          deadline=deadline)
         if chain:
             self._run_chained(run, observers, deadline)
+        return run
+
+    def run_scheduled(self, name: str, schedule: Schedule, tick: datetime,
+                      fired_at: datetime) -> RunResult:
+        """A timer's tick of a scheduled flow: its window (and missed ones, up to
+        `trigger.catch_up`) run in order; a tick already run is recorded `Skipped`, and
+        missed windows not caught up are recorded as one `Skipped` gap."""
+        loaded = self.catalog.flows[name]
+        flow_trigger = loaded.flow.trigger
+        base = Trigger(kind="schedule", time=fired_at)
+        try:
+            plan = plan_windows(self.resources.state(), name, schedule, tick,
+                                flow_trigger.catch_up)
+        except StateStoreUnavailable as exc:  # run the current window, unguarded
+            log.warning("flow %s: windows not checked (%s)", name, exc)
+            plan = WindowPlan([Window(previous_tick(schedule, tick), tick)])
+        if plan.duplicate:
+            return self._record_ended(
+                loaded, base, RunStatus.SKIPPED, "DuplicateTick",
+                f"the window ending {tick:%Y-%m-%d %H:%M:%S} UTC was already run (the "
+                "timer fired twice)", "nothing to do: each window runs once")
+        if plan.gap is not None:
+            many = f"{plan.missed_windows} missed window(s)" if plan.missed_windows else \
+                "missed windows"
+            self._record_ended(
+                loaded, replace(base, window=plan.gap.context(flow_trigger.timezone)),
+                RunStatus.SKIPPED, "MissedWindows",
+                f"{many} from {plan.gap.start:%Y-%m-%d %H:%M:%S} to "
+                f"{plan.gap.end:%Y-%m-%d %H:%M:%S} UTC were not run",
+                "trigger.catch_up: N runs up to N missed windows at the next tick")
+        windows = [w.context(flow_trigger.timezone) for w in plan.windows]
+        if self.resources.queue is not None:
+            return queued.enqueue(self, self.resources.queue, loaded,
+                                  replace(base, window=windows[0]),
+                                  next_windows=plan.windows[1:])
+        runs = [self._start(loaded, replace(base, window=w), "", True, (), None)
+                for w in windows]
+        return runs[-1]
+
+    def _record_ended(self, loaded: LoadedFlow, trigger: Trigger, status: RunStatus,
+                      code: str, message: str, hint: str) -> RunResult:
+        """A run recorded as ended without running (skipped), its reason as its error."""
+        now = datetime.now(UTC)
+        run = RunResult(new_run_id(), loaded.name, trigger.kind, now, status=status,
+                        ended_at=now, run_error=StepError(code, "", message, hint))
+        if self.store is not None:
+            self.store.start_run(run)
+            self.store.finish_run(run)
+        log.info("flow %s: %s: %s", loaded.name, status, message)
         return run
 
     # ------------------------------------------------------------ queued runs

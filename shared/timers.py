@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .runner import Trigger
 from .schedule import Schedule, ScheduleError, effective_schedule, parse_schedule
 
 if TYPE_CHECKING:
@@ -82,21 +81,21 @@ def run_scheduled(service: FlowService, spec: TimerSpec, *, past_due: bool = Fal
         log.warning("timer of flow %s is past due (fired at %s); running it now", spec.flow,
                     fired_at.isoformat())
     # A UTC schedule's timer is the schedule itself: every firing runs, however late.
-    if spec.schedule.timezone != "UTC":
-        tick = timer_tick(spec, fired_at)
-        if not spec.schedule.should_run(tick):
-            log.info("flow %s: the %s UTC tick is not a slot of %s; not run", spec.flow,
-                     tick.isoformat(), spec.schedule.describe())
-            return None
-    return service.run(spec.flow, Trigger(kind="schedule", time=fired_at))
+    tick = timer_tick(spec, fired_at)
+    if spec.schedule.timezone != "UTC" and not spec.schedule.should_run(tick):
+        log.info("flow %s: the %s UTC tick is not a slot of %s; not run", spec.flow,
+                 tick.isoformat(), spec.schedule.describe())
+        return None
+    return service.run_scheduled(spec.flow, spec.schedule, tick, fired_at)
 
 
 def timer_tick(spec: TimerSpec, fired_at: datetime) -> datetime:
     """The UTC timer tick a firing is for: the last one at or before it (a timer may
-    also fire a few milliseconds early), within MAX_TIMER_LATENESS; else *fired_at*."""
+    also fire a few milliseconds early), within MAX_TIMER_LATENESS; else *fired_at* to
+    the second (its window then ends there)."""
     timer = parse_schedule(spec.utc_schedule)
     ticks = timer.runs_between(fired_at - MAX_TIMER_LATENESS, fired_at + timedelta(seconds=1))
-    return ticks[-1] if ticks else fired_at
+    return ticks[-1] if ticks else fired_at.replace(microsecond=0)
 
 
 def cleanup_runs(service: FlowService) -> int:

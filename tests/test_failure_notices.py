@@ -121,3 +121,27 @@ def test_a_run_cut_by_its_deadline_still_sends_its_notice(tmp_path: Path) -> Non
     assert run.error is not None and run.error.code in ("RequestTimeout", "RunTimedOut")
     assert run.status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
     assert subjects(tmp_path / "outbox") == [f"{run.status} {run.error.code}"]
+
+
+def test_the_notice_steps_are_checked_like_the_flows_own(tmp_path: Path) -> None:
+    from shared.loader import FlowFileInvalid, load_flow
+
+    path = write_flow(tmp_path, "bad", """\
+        steps:
+          - {id: load, action: kusto.query, connection: samples, query: "print x = 1"}
+        on_failure:
+          steps:
+            - {id: load, action: email.send, to: a@contoso.com, subject: "{{ oops",
+               body: "{{ steps.load.error.message }} {{ steps.later.x }}"}
+            - {id: later, action: email.send, to: a@contoso.com, subject: s, body: b}
+        """)
+    try:
+        load_flow(path)
+    except FlowFileInvalid as exc:
+        found = {(p.step, p.field, p.line) for p in exc.problems}
+        messages = " | ".join(p.message for p in exc.problems)
+    else:
+        raise AssertionError("the flow loaded")
+    assert ("load", "id", 5) in found and ("load", "subject", 5) in found
+    assert "refers to steps.later, which comes later" in messages
+    assert "refers to steps.load" not in messages  # a notice may read the flow's steps

@@ -210,21 +210,29 @@ def test_a_timer_tick_while_the_previous_run_still_runs_is_recorded_skipped(
           - {id: q, action: kusto.query, connection: samples, query: "print x = 1"}
         """, app_env["connections"])
     functions, pump = build(app_env)
-    state = open_state_store(Settings.from_env(app_env["env"]))
-    # The first tick's run holds the flow's lease while it runs.
+    settings = Settings.from_env(app_env["env"])
+    state = open_state_store(settings)
+    # The previous tick's run holds the flow's lease while it runs.
     assert state.try_lease("ticker", "first-run", datetime.now(UTC) + timedelta(minutes=5))
-    tick = TimerRequest(past_due=False)
-    functions["flow_ticker"].get_user_function()(tick)
+    functions["flow_ticker"].get_user_function()(TimerRequest(past_due=False))
     pump.drain()
     status, body, _ = call(functions, "list_flow_runs", route={"name": "ticker"})
     [run] = body["runs"]
     assert run["status"] == "Skipped" and run["trigger"] == "schedule"
     assert run["error"]["message"] == "previous run still running (first-run)"
     state.release_lease("ticker", "first-run")
-    functions["flow_ticker"].get_user_function()(tick)
+    # The same tick fired again is a duplicate; the next tick runs.
+    functions["flow_ticker"].get_user_function()(TimerRequest(past_due=False))
+    from shared.queue import queue_for
+    from shared.timers import run_scheduled, scheduled_flows
+
+    with FlowService.load(settings, queue=queue_for(settings)) as service:
+        [spec] = [s for s in scheduled_flows(service) if s.flow == "ticker"]
+        run_scheduled(service, spec, fired_at=datetime.now(UTC) + timedelta(minutes=5))
     pump.drain()
     _, body, _ = call(functions, "list_flow_runs", route={"name": "ticker"})
-    assert [r["status"] for r in body["runs"]] == ["Succeeded", "Skipped"]
+    assert [(r["status"], (r["error"] or {}).get("code")) for r in body["runs"]] == [
+        ("Succeeded", None), ("Skipped", "DuplicateTick"), ("Skipped", "OverlapSkipped")]
 
 
 def test_a_webhook_run_of_a_busy_flow_waits_its_turn_instead(

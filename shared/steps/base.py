@@ -52,6 +52,8 @@ class Blocks(Protocol):
 
     def evaluate(self, expression: str, *, field: str) -> Any: ...
 
+    def template_context(self) -> dict[str, Any]: ...
+
     def run_block(self, steps: Sequence[StepModel], prefix: str, *,
                   extra: Mapping[str, Any] | None = None,
                   own_scope: bool = False) -> BlockOutcome: ...
@@ -92,6 +94,11 @@ class StepContext:
 
     def evaluate(self, expression: str, *, field: str) -> Any:
         return self._blocks().evaluate(expression, field=field)
+
+    def template_context(self) -> dict[str, Any]:
+        """What this step's templates see (`trigger`, `run`, `steps`, `vars`, ...): for an
+        action that evaluates an expression with names of its own (`alert`'s `row`)."""
+        return self._blocks().template_context()
 
     def run_block(self, steps: Sequence[StepModel], prefix: str, *,
                   extra: Mapping[str, Any] | None = None,
