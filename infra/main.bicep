@@ -104,7 +104,13 @@ var exampleTimerSettings = {
   'AzureWebJobs.flow_storm_daily_report.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_event_types_pie.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_hourly_timechart.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_weekly_csv_link.Disabled': exampleTimerDisabled
 }
+// Large results shared as links (blob.upload, e-mail attachments over the mail limit):
+// uploaded to this container of the host storage account (AzureWebJobsStorage__blobServiceUri)
+// and signed with user-delegation SAS links (the identity's Storage Blob Data Owner covers
+// generateUserDelegationKey). Links are valid at most 7 days; the blobs are deleted after 8.
+var resultsContainerName = 'flow-results'
 
 // Organize resources in a resource group
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
@@ -164,6 +170,9 @@ module storage 'br/public:avm/res/storage/storage-account:0.8.3' = {
       containers: [
         {
           name: deploymentStorageContainerName
+        }
+        {
+          name: resultsContainerName
         }
       ]
     }
@@ -260,6 +269,7 @@ module api 'app/api.bicep' = {
       RUN_DEADLINE_SECONDS: string(runDeadlineSeconds)
       RUNS_RETENTION_DAYS: string(runsRetentionDays)
       WEBHOOK_MAX_BODY_BYTES: string(webhookMaxBodyBytes)
+      RESULTS_CONTAINER: resultsContainerName
     }, exampleTimerSettings)
   }
 }
@@ -274,6 +284,17 @@ module rbac 'app/rbac.bicep' = {
     communicationServiceName: communication.outputs.name
     managedIdentityPrincipalId: apiUserAssignedIdentity.outputs.principalId
     userIdentityPrincipalId: principalId
+  }
+}
+
+// Uploaded results are deleted a day after the longest link to them expired.
+module resultsLifecycle 'app/results-lifecycle.bicep' = {
+  name: 'resultsLifecycle'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: resultsContainerName
+    deleteAfterDays: 8
   }
 }
 

@@ -51,6 +51,11 @@ SETTING_NAMES: dict[str, str] = {
                            "locally): runs are queued on its `flow-runs` queue",
     "AzureWebJobsStorage__queueServiceUri": "the host's queue endpoint with managed "
                                             "identity (Azure): runs are queued there",
+    "AzureWebJobsStorage__blobServiceUri": "the host's blob endpoint with managed identity "
+                                           "(Azure): blob.upload and e-mail attachments over "
+                                           "the mail limit go there, shared by "
+                                           "user-delegation SAS links",
+    "RESULTS_CONTAINER": "blob container for uploaded results (default: flow-results)",
 }
 
 
@@ -104,6 +109,10 @@ class Settings:
     #: with managed identity). Only the Functions app queues runs; the CLI runs inline.
     storage_connection_string: str = field(default="", repr=False)
     storage_queue_uri: str = ""
+    #: Where large results are uploaded (`shared.blob`): the host storage's blob
+    #: service (its connection string above, or this endpoint with managed identity).
+    storage_blob_uri: str = ""
+    results_container: str = "flow-results"
     schedule_overrides: dict[str, str] = field(default_factory=dict)
     #: Every app setting, for the secrets a connection names by setting
     #: (`client_secret_setting`); read through `secret()`, never shown.
@@ -166,6 +175,8 @@ class Settings:
             site_hostname=env.get("WEBSITE_HOSTNAME", ""),
             storage_connection_string=env.get("AzureWebJobsStorage", ""),
             storage_queue_uri=env.get("AzureWebJobsStorage__queueServiceUri", ""),
+            storage_blob_uri=env.get("AzureWebJobsStorage__blobServiceUri", ""),
+            results_container=env.get("RESULTS_CONTAINER") or "flow-results",
             schedule_overrides={
                 key[len("FLOW_SCHEDULE__"):]: value
                 for key, value in env.items()

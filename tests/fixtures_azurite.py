@@ -10,6 +10,10 @@ its own table prefix rather than cleaning up.
 `node_modules/.bin/azurite-queue` (`.connection_string` has a QueueEndpoint). Tests
 share it: give each test its own queue name.
 
+`azurite_blob` (session scope): the same for the blob service, from
+`node_modules/.bin/azurite-blob` (`.connection_string` has a BlobEndpoint). Tests
+share it: give each test its own container or blob names.
+
 `fresh_azurite` (function scope): a private instance for a test that stops and
 starts the emulator (a restart loses the in-memory data, which would pull the rug
 from under anyone else sharing it).
@@ -32,11 +36,13 @@ from typing import IO
 
 import pytest
 
-__all__ = ["AZURITE_QUEUE", "AZURITE_TABLE", "Azurite", "AzuriteQueue", "free_port"]
+__all__ = ["AZURITE_BLOB", "AZURITE_QUEUE", "AZURITE_TABLE", "Azurite", "AzuriteBlob",
+           "AzuriteQueue", "free_port"]
 
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
 AZURITE_QUEUE = ROOT / "node_modules" / ".bin" / "azurite-queue"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
 
 #: Azurite's well-known development account; the key is public (documented by
 #: Microsoft for the emulator) and opens nothing but a local emulator.
@@ -155,6 +161,14 @@ class AzuriteQueue(Azurite):
     default_binary = AZURITE_QUEUE
 
 
+class AzuriteBlob(Azurite):
+    """One Azurite blob service process (`.connection_string` has a BlobEndpoint)."""
+
+    service = "blob"
+    endpoint_key = "BlobEndpoint"
+    default_binary = AZURITE_BLOB
+
+
 def _started(workdir: Path, kind: type[Azurite] = Azurite) -> Azurite:
     try:
         return kind(workdir).start()
@@ -176,6 +190,16 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
 def azurite_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """The session's Azurite queue service (`.connection_string`, `.url`)."""
     service = _started(tmp_path_factory.mktemp("azurite-queue"), AzuriteQueue)
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """The session's Azurite blob service (`.connection_string`, `.url`)."""
+    service = _started(tmp_path_factory.mktemp("azurite-blob"), AzuriteBlob)
     try:
         yield service
     finally:

@@ -15,7 +15,10 @@ The handler parses the string `properties` and hands the body to the library's
 `do_POST` unchanged; the server types the values just before the library's `run`.
 Errors, envelopes and policy stay the library's own.
 
-One behaviour is added, because duckdb-kql refuses it: Kusto's async control
+Two behaviours are added. Kusto's streaming ingestion REST endpoint
+(`POST /v1/rest/ingest/{database}/{table}`), which duckdb-kql does not serve and
+the product's `kusto.ingest` calls through azure-kusto-ingest: `tests.kusto_ingest_endpoint`.
+And, because duckdb-kql refuses it: Kusto's async control
 commands (`.set-or-append async …`, `.export async …`, then `.show operations <id>`
 and `.show operation <id> details`), in `tests.kusto_async`; its docstring has the
 schemas, their sources and the knobs tests use (`--async-polls N`: the InProgress
@@ -44,6 +47,7 @@ from duckdb_kql.params import as_datetime, parse_timespan
 from duckdb_kql.server import KustoRestServer, Result, _Handler
 
 from tests.kusto_async import DEFAULT_POLLS, AsyncOperations
+from tests.kusto_ingest_endpoint import StreamingIngest
 
 __all__ = ["AdaptedHandler", "AdaptedServer", "build", "literal_value", "main"]
 
@@ -132,6 +136,11 @@ class AdaptedHandler(_Handler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             return super().do_POST()  # the library answers a bad length itself
+        server = self.server
+        if isinstance(server, AdaptedServer) and server.ingest.handles(self.path):
+            status, payload = server.ingest.answer(server, self.path, self.headers,
+                                                   self.rfile.read(length))
+            return self._send(status, payload)
         body = _normalize(self.rfile.read(length))
         # Feed the rewritten body to the library's own do_POST, then put the
         # socket stream back for the next keep-alive request on this connection.
@@ -162,6 +171,8 @@ class AdaptedServer(KustoRestServer):
         self.RequestHandlerClass = AdaptedHandler
         #: The async operations accepted so far; its knobs are for tests.
         self.operations = AsyncOperations(async_polls)
+        #: Streaming ingestion (`POST /v1/rest/ingest/{db}/{table}`), `tests.kusto_ingest_endpoint`.
+        self.ingest = StreamingIngest()
 
     def run(
         self,

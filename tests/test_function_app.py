@@ -71,6 +71,7 @@ def test_every_scheduled_example_flow_gets_its_own_timer_and_every_route_needs_a
         "flow_storm_event_types_pie": "0 0 9 1 * *",
         # Mondays 08:00 Europe/Paris: 06:00 UTC in summer, 07:00 UTC in winter.
         "flow_storm_hourly_timechart": "0 0 6,7 * * 1",
+        "flow_storm_weekly_csv_link": "0 0 8 * * 1",
         "cleanup_run_history": "0 30 3 * * *",
     }
     queues = {name: f.get_trigger().queue_name for name, f in functions.items()

@@ -38,7 +38,10 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   name: communicationServiceName
 }
 
-// Storage Blob Data Owner - host storage (timer leases, keys) and the deployment package
+// Storage Blob Data Owner - host storage (timer leases, keys), the deployment package, and
+// the results container (RESULTS_CONTAINER): upload, and generateUserDelegationKey for the
+// user-delegation SAS links to results (an action that Storage Blob Data Owner, Contributor,
+// Reader and Delegator all include, per "Create a user delegation SAS")
 resource blobRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storageAccount.id, managedIdentityPrincipalId, storageBlobDataOwnerRoleId)
   scope: storageAccount

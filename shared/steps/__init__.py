@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import condition, email_send, foreach, kusto_command, kusto_query, kusto_visualize
+from . import (
+    blob_upload,
+    condition,
+    email_send,
+    foreach,
+    kusto_command,
+    kusto_ingest,
+    kusto_query,
+    kusto_visualize,
+)
 from .base import BlockOutcome, Blocks, StepContext, StepOutcome, StepWaiting
 from .registry import Action, ActionRegistry
 
@@ -20,6 +29,8 @@ DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
     email_send.ACTION,
     condition.ACTION,
     foreach.ACTION,
+    kusto_ingest.ACTION,
+    blob_upload.ACTION,
 )
 
 #: The actions of the product; the loader, the runner and the schema use it by default.

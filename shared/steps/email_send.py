@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, cast
 from markupsafe import Markup, escape
 from pydantic import Field
 
+from ..blob.mail_links import link_oversized_attachments
 from ..errors import StepInputError
 from ..mail.compose import html_to_text
 from ..mail.message import (
@@ -172,6 +173,8 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
         inline=inline,
         importance=cast(Importance, importance),
     )
+    # Attachments too large to mail go as links when blob storage is configured.
+    message = link_oversized_attachments(message, ctx)
     outputs = ctx.resources.mail_sender().send(message, label=f"{ctx.flow.name}_{step.id}")
     recipients = message.recipients
     listed = ", ".join(recipients[:3]) + (f" +{len(recipients) - 3}" if len(recipients) > 3
