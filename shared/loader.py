@@ -229,7 +229,7 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
     current: tuple[Any, ...] = ()  # the step being checked: where its problems are
 
     def add(step_id: str, field_name: str, message: str) -> None:
-        key = (*current, field_name) if field_name else current
+        key = (*current, *field_name.split(".")) if field_name else current
         problems.append(FlowProblem(file, lines.line(key), message, step_id, field_name))
 
     if flow.trigger.schedule is not None:
@@ -238,8 +238,10 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
         try:
             parse_schedule(flow.trigger.schedule, flow.trigger.timezone)
         except ScheduleError as exc:
-            problems.append(FlowProblem(file, lines.line(("trigger", "schedule")), str(exc),
-                                        field="trigger.schedule"))
+            # A bad zone is the timezone line's problem, not the schedule's.
+            where = "timezone" if "time zone" in str(exc) else "schedule"
+            problems.append(FlowProblem(file, lines.line(("trigger", where)), str(exc),
+                                        field=f"trigger.{where}"))
 
     seen: dict[str, int] = {}
     earlier: set[str] = set()
@@ -265,13 +267,16 @@ def _check_semantics(file: str, flow: Flow, data: dict[str, Any], lines: LineMap
         if connection is not None and connections is not None and connection not in connections:
             known = ", ".join(sorted(connections)) or "none defined"
             add(step_id, "connection", f"unknown connection '{connection}' (known: {known}); "
-                                       f"add it to flows/{CONNECTIONS_FILE}")
+                                       f"add it to {Path(file).parent / CONNECTIONS_FILE}")
         family = getattr(type(step), "connection_family", None)
         if family and connections and connection in connections:
             refusal = wrong_connection(connection, connections[connection], family)
             if refusal:
                 add(step_id, "connection", refusal)
         allowed = earlier - set(ancestors)
+        check = registry.for_step(step).check
+        for field_name, message in check(step) if check else ():
+            add(step_id, field_name, message)
         for field_name, value, bare in _template_fields(step):
             if template_cost > MAX_TEMPLATE_COST:
                 break

@@ -10,7 +10,7 @@ or headers. Anything unsafe is refused with `StepInputError`, never rewritten.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, cast
 
 from markupsafe import Markup, escape
@@ -182,8 +182,21 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
     return StepOutcome(outputs, f"{outputs.get('status', 'sent')} to {listed}")
 
 
+def check_addresses(step: EmailStep) -> Iterator[tuple[str, str]]:
+    """Addresses written in the file (no template) are checked before any run."""
+    for field in ("to", "cc", "bcc", "reply_to"):
+        value = getattr(step, field)
+        items = [value] if isinstance(value, str) else list(value)
+        if any("{{" in str(item) or "{%" in str(item) for item in items):
+            continue
+        try:
+            parse_addresses(value, field)
+        except StepInputError as exc:
+            yield field, exc.message.removeprefix(f"field '{field}': ")
+
+
 ACTION = Action(
-    EmailStep, send_email, title="Send an email (V2)", writes=True,
+    EmailStep, send_email, title="Send an email (V2)", writes=True, check=check_addresses,
     fields_doc="`to`, `cc`, `bcc`, `reply_to` (an address or a list), `subject`, `body` "
                "(HTML), `text` (plain text; derived from the HTML if absent), `attachments` "
                "(step outputs such as `csv`, `chart`, `attachment`), `importance` (`low`, "

@@ -5,7 +5,7 @@ the chart or table as a file, and the full result as CSV."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -109,8 +109,15 @@ def chart_spec(step: ChartFields, inputs: Mapping[str, Any], visualization: Any
                      title=title)
 
 
+def check_visualize(step: KustoVisualizeStep) -> Iterator[tuple[str, str]]:
+    from .kusto_checks import check_kusto_text
+
+    return check_kusto_text(step, step.query, "query")
+
+
 ACTION = Action(
     KustoVisualizeStep, run_visualize, title="Run query and visualize results",
+    check=check_visualize,
     fields_doc="the fields of `kusto.query`, plus `chart` (`table`, `pie`, `timechart`, "
                "`bar`, `column`, `line`, `area`, `auto` = the query's own `render`), "
                "`title`, `x`, `y`, `series`, `max_table_rows` (100)",

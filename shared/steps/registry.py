@@ -25,12 +25,14 @@ from ..model import Flow, Nested, OnFailure, StepModel
 if TYPE_CHECKING:
     from .base import StepContext, StepOutcome
 
-__all__ = ["Action", "ActionRegistry", "Executor"]
+__all__ = ["Action", "ActionRegistry", "Checker", "Executor"]
 
 S = TypeVar("S", bound=StepModel)
 
 #: What runs a step: its model instance, its rendered inputs, its context.
 Executor = Callable[[S, Mapping[str, Any], "StepContext"], "StepOutcome"]
+#: What `validate` asks of a step: (field, problem) for each problem found.
+Checker = Callable[[S], Iterable[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Action(Generic[S]):
     #: True when running it changes something outside the run (mail, commands, HTTP):
     #: such steps must not be repeated blindly.
     writes: bool = False
+    #: Checks `validate` runs on a step before any run: (field, problem) pairs for what
+    #: can be told from the file alone (undeclared parameters, a bad static address).
+    check: Checker[S] | None = None
 
     @property
     def name(self) -> str:
