@@ -14,6 +14,7 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ValidationError,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,6 +37,7 @@ __all__ = [
     "Static",
     "StepModel",
     "Trigger",
+    "Webhook",
     "parse_bytes",
     "parse_connection",
     "parse_duration",
@@ -123,12 +125,37 @@ class AfterFlow(_Strict):
     status: list[Literal["succeeded", "failed", "timedout"]] = ["succeeded"]
 
 
+class Webhook(_Strict):
+    """`webhook: {body: <JSON Schema>}`: runnable on request, with the body declared: a
+    request whose body does not match answers 422 naming the field, before any run."""
+
+    body: dict[str, Any] = Field(description="a JSON Schema (2020-12) the body must match")
+
+    @field_validator("body")
+    @classmethod
+    def _a_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "the schema"
+            raise ValueError(f"not a valid JSON Schema at {where}: {exc.message}") from None
+        return value
+
+    def __bool__(self) -> bool:  # `if flow.trigger.webhook:` reads as "runnable on request"
+        return True
+
+
 class Trigger(_Strict):
     schedule: str | None = Field(
         None, description="NCRONTAB 'sec min hour day month weekday' (5-field cron accepted)"
     )
     timezone: str = Field("UTC", description="IANA zone the schedule is read in")
-    webhook: bool = Field(False, description="also runnable by POST /api/flows/<name>/run")
+    webhook: bool | Webhook = Field(
+        False, description="also runnable by POST /api/flows/<name>/run; {body: <JSON "
+                           "Schema>} declares the body the request must send")
     after: AfterFlow | None = Field(None, description="run when another flow ends")
     catch_up: int = Field(0, ge=0, le=100, description="missed schedule windows run at the "
                           "next tick, oldest first (0: only the current window; older "
@@ -142,6 +169,25 @@ class Trigger(_Strict):
     @classmethod
     def _after_shorthand(cls, value: Any) -> Any:
         return {"flow": value} if isinstance(value, str) else value
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _webhook_spec(cls, value: Any) -> Any:
+        """A mapping is a Webhook; its problems are reported once, not per union arm."""
+        if not isinstance(value, dict):
+            return value
+        try:
+            return Webhook.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError("; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: "
+                f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+            ) from None
+
+    @property
+    def body_schema(self) -> dict[str, Any] | None:
+        """The declared webhook body's JSON Schema, if any."""
+        return self.webhook.body if isinstance(self.webhook, Webhook) else None
 
 
 class Static:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import azure.functions as func
 
 from ..errors import InvalidQuery, KustoFlowsError
+from ..body_schema import check_body
 from ..history import RunQuery, result_json, run_json
 from ..results import RunResult
 from ..runner import Trigger
@@ -74,9 +75,12 @@ def _json_body(service: FlowService, req: func.HttpRequest) -> Any:
 
 def run_webhook(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     name = req.route_params.get("name", "")
-    service.runnable_on_request(name)
+    loaded = service.runnable_on_request(name)
     wait = _wait_seconds(req)
     body = _json_body(service, req)
+    schema = loaded.flow.trigger.body_schema
+    if schema is not None:
+        check_body(schema, body)
     # The function key travels as ?code=: a secret, never part of the flow's context;
     # `wait` is this API's, not the flow's.
     query = {k: v for k, v in req.params.items() if k not in ("code", "wait")}
