@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench validate clean deps browser node
+.PHONY: run test lint bench validate clean deps browser node postgres
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
 
-test: deps node browser
+## Debian's PostgreSQL for the SQL tests (they start their own server in a temporary
+## folder), and libltdl7, which Microsoft's mssql-python driver loads (Azure SQL tests)
+postgres:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && /sbin/ldconfig -p | grep -q 'libltdl.so.7'; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql libltdl7 >/dev/null; \
+	  else echo "postgresql missing: run 'sudo apt-get install postgresql libltdl7'" >&2; exit 1; fi; }
+
+test: deps node browser postgres
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest

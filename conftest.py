@@ -4,5 +4,6 @@
 pytest_plugins = [
     "tests.fixtures_kusto",
     "tests.fixtures_azurite",
+    "tests.fixtures_postgres",
     "tests.queued_app",
 ]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from .errors import FlowInvalid
-from .model import Connection
+from .model import AnyConnection, Connection, SqlConnection, wrong_connection
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 class Resources:
-    def __init__(self, settings: Settings, connections: Mapping[str, Connection],
+    def __init__(self, settings: Settings, connections: Mapping[str, AnyConnection],
                  store: RunStore | None = None, queue: RunQueue | None = None) -> None:
         self.settings = settings
         self.connections = dict(connections)
@@ -44,12 +44,28 @@ class Resources:
         self._clients: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
 
-    def connection(self, name: str) -> Connection:
+    @overload
+    def connection(self, name: str) -> AnyConnection: ...
+
+    @overload
+    def connection(self, name: str, family: Literal["kusto"]) -> Connection: ...
+
+    @overload
+    def connection(self, name: str, family: Literal["sql"]) -> SqlConnection: ...
+
+    def connection(self, name: str, family: str | None = None) -> AnyConnection:
+        """The connection *name* (a Kusto or a SQL one); with *family*, refused unless
+        it is of that family ("kusto" or "sql")."""
         try:
-            return self.connections[name]
+            found = self.connections[name]
         except KeyError:
             raise FlowInvalid(f"unknown connection '{name}'",
                               hint="add it to flows/connections.yaml") from None
+        refusal = wrong_connection(name, found, family) if family else None
+        if refusal:
+            raise FlowInvalid(refusal, hint="name another connection in the step, or add "
+                                            "one to flows/connections.yaml")
+        return found
 
     def kusto(self, connection: Connection) -> KustoBackend:
         from .kusto.connections import build_backend, connection_key

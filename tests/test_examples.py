@@ -21,11 +21,13 @@ FLOWS = load_folder(Path("flows"))
 BODIES: dict[str, Any] = {"storm-state-report": {"state": "TEXAS", "min_events": 2}}
 
 
-def connections_for(path_kind: str, server_url: str) -> dict[str, Connection]:
+def connections_for(path_kind: str, server_url: str) -> dict[str, Any]:
+    """The examples' connections; on the server path, each Kusto one points at the test
+    server (SQL ones stay as they are: `warehouse` is a SQLite file under STATE_DIR)."""
     if path_kind == "embedded":
         return FLOWS.connections
     return {name: Connection(cluster=server_url, database=c.database)
-            for name, c in FLOWS.connections.items()}
+            if isinstance(c, Connection) else c for name, c in FLOWS.connections.items()}
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -15,6 +15,8 @@ from . import (
     kusto_ingest,
     kusto_query,
     kusto_visualize,
+    sql_query,
+    sql_write,
 )
 from .base import BlockOutcome, Blocks, StepContext, StepOutcome, StepWaiting
 from .registry import Action, ActionRegistry
@@ -29,6 +31,8 @@ DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
     email_send.ACTION,
     condition.ACTION,
     foreach.ACTION,
+    sql_query.ACTION,
+    sql_write.ACTION,
     kusto_ingest.ACTION,
     blob_upload.ACTION,
 )

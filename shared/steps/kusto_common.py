@@ -4,7 +4,7 @@ visualizing ones, the query/command text check, and building a request."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -22,6 +22,8 @@ ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line"
 
 
 class KustoStep(StepModel):
+    #: The connections it takes (a SQL one is refused at load and at run time).
+    connection_family: ClassVar[str] = "kusto"
     connection: Annotated[str, Static, Field(description="a name from flows/connections.yaml")]
     database: Annotated[str | None, Static, Field(
         description="defaults to the connection's database")] = None
@@ -71,7 +73,7 @@ def is_command_text(text: str) -> bool:
 
 def kusto_request(step: KustoStep, inputs: Mapping[str, Any], ctx: StepContext, text: str,
                   *, is_command: bool) -> tuple[KustoBackend, KustoRequest]:
-    connection = ctx.resources.connection(step.connection)
+    connection = ctx.resources.connection(step.connection, "kusto")
     backend = ctx.resources.kusto(connection)
     parameters = inputs.get("parameters") or {}
     if not isinstance(parameters, dict):
