@@ -22,7 +22,8 @@ from .results import RunResult
 from .runs.records import parse_status, run_record, step_record
 from .runs.store import RunPage, RunRecord, RunStore, StepRecord
 
-__all__ = ["DEFAULT_TOP", "MAX_TOP", "RunQuery", "page_runs", "result_json", "run_json"]
+__all__ = ["DEFAULT_TOP", "MAX_TOP", "MIN_PREFIX", "RunQuery", "page_runs", "result_json",
+           "run_json", "runs_with_prefix"]
 
 DEFAULT_TOP = 25
 MAX_TOP = 1000
@@ -116,10 +117,26 @@ def _decode_all_token(token: str, status: str | None) -> dict[str, str | None]:
 
 
 def run_json(record: RunRecord, steps: Sequence[StepRecord]) -> dict[str, Any]:
-    """A run and its steps as JSON: the one shape every front end answers with."""
-    return {**record.to_dict(), "steps": [step.to_dict() for step in steps]}
+    """A run and its steps as JSON: the one shape every front end answers with (with the
+    trigger body, as kept: None in lists, which leave it out to stay small)."""
+    return {**record.to_dict(), "trigger_body": record.trigger_body,
+            "steps": [step.to_dict() for step in steps]}
 
 
 def result_json(run: RunResult) -> dict[str, Any]:
     """A run that just ended (or is running), in the same shape as `run_json`."""
     return run_json(run_record(run), [step_record(step) for step in run.steps])
+
+
+#: The shortest run id prefix looked up (shorter ones match too much to be useful).
+MIN_PREFIX = 4
+
+
+def runs_with_prefix(store: RunStore, flow_names: Sequence[str], prefix: str,
+                     newest: int = 1000) -> list[RunRecord]:
+    """The runs among each flow's *newest* whose id starts with *prefix*."""
+    if len(prefix) < MIN_PREFIX:
+        raise InvalidQuery(f"give at least {MIN_PREFIX} characters of the run id")
+    return [record for name in flow_names
+            for record in store.list_runs(name, top=newest).items
+            if record.run_id.startswith(prefix)]

@@ -19,8 +19,9 @@ from pathlib import Path
 from types import TracebackType
 
 from . import queued
-from .errors import FlowDisabled, FlowNotFound, RunNotFound, WebhookDisabled
-from .history import RunQuery, page_runs
+from .alerts import AlertState
+from .errors import FlowDisabled, FlowNotFound, InvalidQuery, RunNotFound, WebhookDisabled
+from .history import RunQuery, page_runs, runs_with_prefix
 from .loader import (
     CONNECTIONS_FILE,
     FlowFileInvalid,
@@ -168,9 +169,26 @@ class FlowService:
             found = self._store().get_run(name, run_id)
             if found is not None:
                 return found
+        if len(run_id) < 32:  # a prefix, as people copy the first characters
+            matches = runs_with_prefix(self._store(), names, run_id)
+            if len(matches) == 1:
+                return self.get_run(matches[0].flow, matches[0].run_id)
+            if matches:
+                listed = ", ".join(f"{m.flow}/{m.run_id}" for m in matches[:5])
+                raise InvalidQuery(f"run id prefix '{run_id}' matches {len(matches)} runs: "
+                                   f"{listed}", hint="give more characters of the run id")
         where = (f"flow '{flow}'" if flow else f"any of the {len(names)} flow(s) in the flows "
                  "folder (for a flow no longer there, give FLOW/RUN_ID)")
         raise RunNotFound(f"no run '{run_id}' in the run history of {where}")
+
+    def alert_states(self, name: str | None = None) -> list[tuple[str, str, AlertState]]:
+        """(flow, step id, state) of every firing or pending alert key of flow *name*, or
+        of every flow; FlowNotFound, StateStoreUnavailable."""
+        if name is not None:
+            self.known_flow(name)
+        state = self.resources.state()
+        return [(flow, step, alert) for flow in ([name] if name else self.flow_names())
+                for step, alert in state.alert_states(flow)]
 
     def cleanup_history(self) -> int:
         """Delete runs older than RUNS_RETENTION_DAYS; returns how many went."""

@@ -142,6 +142,9 @@ def _print_run(record: RunRecord, steps: list[StepRecord]) -> None:
         fields.append(("failing step", record.failing_step))
     if record.trigger_body_truncated:
         fields.append(("trigger body", "too large to keep: this run cannot be resubmitted"))
+    elif record.trigger_body is not None:
+        text = json.dumps(record.trigger_body, ensure_ascii=False, default=str)
+        fields.append(("trigger body", text if len(text) <= 2000 else text[:1999] + "…"))
     width = max(len(name) for name, _ in fields) + 1
     for name, value in fields:
         print(f"  {(name + ':').ljust(width)} {value}")

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import FlowInvalid, KustoFlowsError
-from ..loader import find_flow
+from ..loader import FlowFileInvalid, FlowProblem, find_flow
 from ..results import RunResult, RunStatus, StepResult
 from ..runner import Trigger
 from ..service import FlowService
 from ..settings import Settings
-from .format import STEP_ICONS, error_lines, moment
+from .format import STEP_ICONS, error_lines, moment, print_table
 from .parsing import new_command
 
 __all__ = ["Progress", "add_commands", "print_problems"]
@@ -24,6 +24,11 @@ def add_commands(sub: Any) -> None:
     run = new_command(sub, "run", cmd_run, "run a flow now and show each step")
     run.add_argument("flow", help="flow name or path to its .yaml")
     run.add_argument("--body", help="JSON given to the flow as trigger.body")
+    run.add_argument("--show", nargs="?", type=int, const=10, default=0, metavar="N",
+                     help="print the first N rows (default 10) of each step's result")
+    run.add_argument("--chain", action="store_true",
+                     help="also run the flows chained after it (trigger.after) from the same "
+                          "folder; without it only this flow runs (the app runs chains)")
     resubmit = new_command(
         sub, "resubmit", cmd_resubmit,
         "run a recorded run's flow again with the same trigger body",
@@ -87,16 +92,49 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"--body is not valid JSON: {exc}", file=sys.stderr)
         return 2
     try:
-        service = FlowService.for_file(settings, path)
+        service = (FlowService.load(settings, path.parent) if args.chain
+                   else FlowService.for_file(settings, path))
+        name = _name_in(service, path)
     except FlowInvalid as exc:
         print_problems(exc)
         return 1
     with service:
-        (name,) = service.catalog.flows
-        run = service.run(name, Trigger(kind="manual", body=body), chain=False,
+        run = service.run(name, Trigger(kind="manual", body=body), chain=args.chain,
                           observers=[Progress(sys.stdout)])
+    if args.show:
+        print_rows(run, args.show)
     _print_previews(run)
     return 0 if run.status == RunStatus.SUCCEEDED else 1
+
+
+def _name_in(service: FlowService, path: Path) -> str:
+    """The flow of file *path* in *service*'s catalog (invalid: its problems)."""
+    for name, loaded in service.catalog.flows.items():
+        if Path(loaded.path).resolve() == path.resolve():
+            return name
+    raise FlowFileInvalid(service.catalog.problems.get(str(path), []) or [
+        FlowProblem(str(path), 1, "the flow did not load")])
+
+
+def print_rows(run: RunResult, count: int) -> None:
+    """The first *count* rows of every step that has rows, as a table."""
+    for step in run.steps:
+        rows = step.outputs.get("rows") if step.outputs else None
+        if not isinstance(rows, list) or not rows:
+            continue
+        names = [str(c.get("name")) for c in step.outputs.get("columns") or []]
+        if isinstance(rows[0], dict):
+            names = list(rows[0])
+            rows = [[row.get(n) for n in names] for row in rows]
+        total = step.outputs.get("row_count", len(rows))
+        print(f"  {step.path}: {min(count, len(rows))} of {total:,} rows")
+        table = [names] + [[_cell(value) for value in row] for row in rows[:count]]
+        print_table([["   ", *line] for line in table])
+
+
+def _cell(value: Any) -> str:
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def cmd_resubmit(args: argparse.Namespace, settings: Settings) -> int:
