@@ -60,9 +60,13 @@ def link_oversized_attachments(message: EmailMessage, ctx: StepContext, *,
         return message
     kept = list(message.attachments)
     links: list[BlobLink] = []
+    used: set[str] = set()
     for part in sorted(message.attachments, key=lambda a: a.size, reverse=True):
         kept.remove(part)
-        links.append(upload_attachment(ctx, part))
+        # Two attachments of one name would be one blob: number the second.
+        name = part.name if part.name not in used else f"{len(used) + 1}-{part.name}"
+        used.add(name)
+        links.append(upload_attachment(ctx, part, name=name))
         candidate = _with_links(replace(message, attachments=list(kept)), links)
         if _fits(candidate, max_bytes):
             return candidate
