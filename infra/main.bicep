@@ -103,6 +103,7 @@ var exampleTimerSettings = {
   'AzureWebJobs.flow_storm_alert.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_daily_report.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_daily_to_sql.Disabled': exampleTimerDisabled
+  'AzureWebJobs.flow_storm_damage_alert.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_event_types_pie.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_hourly_timechart.Disabled': exampleTimerDisabled
   'AzureWebJobs.flow_storm_weekly_csv_link.Disabled': exampleTimerDisabled

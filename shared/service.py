@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import queued
+from .alerts import AlertState
 from .errors import FlowDisabled, FlowNotFound, InvalidQuery, RunNotFound, WebhookDisabled
 from .history import RunQuery, page_runs, runs_with_prefix
 from .loader import (
@@ -179,6 +180,15 @@ class FlowService:
         where = (f"flow '{flow}'" if flow else f"any of the {len(names)} flow(s) in the flows "
                  "folder (for a flow no longer there, give FLOW/RUN_ID)")
         raise RunNotFound(f"no run '{run_id}' in the run history of {where}")
+
+    def alert_states(self, name: str | None = None) -> list[tuple[str, str, AlertState]]:
+        """(flow, step id, state) of every firing or pending alert key of flow *name*, or
+        of every flow; FlowNotFound, StateStoreUnavailable."""
+        if name is not None:
+            self.known_flow(name)
+        state = self.resources.state()
+        return [(flow, step, alert) for flow in ([name] if name else self.flow_names())
+                for step, alert in state.alert_states(flow)]
 
     def cleanup_history(self) -> int:
         """Delete runs older than RUNS_RETENTION_DAYS; returns how many went."""

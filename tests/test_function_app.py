@@ -69,6 +69,7 @@ def test_every_scheduled_example_flow_gets_its_own_timer_and_every_route_needs_a
         "flow_storm_alert": "0 */5 * * * *",
         "flow_storm_daily_report": "0 0 7 * * *",
         "flow_storm_daily_to_sql": "0 15 3 * * *",
+        "flow_storm_damage_alert": "0 0 0 * * *",
         "flow_storm_event_types_pie": "0 0 9 1 * *",
         # Mondays 08:00 Europe/Paris: 06:00 UTC in summer, 07:00 UTC in winter.
         "flow_storm_hourly_timechart": "0 0 6,7 * * 1",

@@ -28,7 +28,7 @@ from ..runs.store import RunStoreUnavailable
 from ..service import FlowService
 from .flows_view import describe_flows
 from .http import HTTP_RUN_SECONDS
-from .pages_layout import Links, button_form, html_page, redirect
+from .pages_layout import Links, button_form, html_page, join, redirect
 from .pages_views import error_body, flows_body, run_body, runs_body
 
 __all__ = ["error_page", "flows_page", "resubmit_page", "run_now_page", "run_page",
@@ -114,6 +114,10 @@ def runs_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     raw_top = req.params.get("top") or None
     body = runs_body(name, description, page, links, service.now(), status, raw_top,
                      query.continuation is not None, can_run_now)
+    if query.continuation is None and not status:  # the alerts card, on the first page
+        from .alerts import alerts_section
+
+        body = join([body, alerts_section(service, name, service.now())])
     return html_page(f"{name} runs", body, links=links,
                      crumbs=[("My flows", links.flows()), (name, None)])
 

@@ -78,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
     Route("list_flows", "GET", "flows", "http:list_flows"),
     Route("run_flow_webhook", "POST", "flows/{name}/run", "http:run_webhook"),
     Route("list_flow_runs", "GET", "flows/{name}/runs", "http:list_runs"),
+    Route("list_flow_alerts", "GET", "flows/{name}/alerts", "alerts:flow_alerts"),
     Route("get_run", "GET", "runs/{flow}/{run_id}", "http:get_run"),
     Route("resubmit_run", "POST", "runs/{flow}/{run_id}/resubmit", "http:resubmit_run"),
     Route("page_flows", "GET", "pages/flows", "pages:flows_page", "page"),

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ..settings import SettingInvalid, Settings
-from . import files, history, run
+from . import alerts, files, history, run
 
 __all__ = ["main"]
 
@@ -24,6 +24,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_commands(sub)
     files.add_commands(sub)
     history.add_commands(sub)
+    alerts.add_commands(sub)
     return parser
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.alerts.machine import AlertState
 from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
 __all__ = ["LocalStateStore"]
@@ -27,6 +28,9 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS items (
     scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, version INTEGER NOT NULL,
     PRIMARY KEY (scope, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    flow TEXT NOT NULL, step TEXT NOT NULL, key_id TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (flow, step, key_id)) WITHOUT ROWID;
 """
 
 
@@ -112,6 +116,27 @@ class LocalStateStore:
         if row is None or datetime.fromisoformat(row[1]) <= now:
             return None
         return str(row[0])
+
+    def alert_states(self, flow: str, step: str | None = None,
+                     ) -> list[tuple[str, AlertState]]:
+        with self._connect() as db:
+            if step is None:
+                rows = db.execute("SELECT step, state FROM alerts WHERE flow = ? "
+                                  "ORDER BY step, key_id", (flow,)).fetchall()
+            else:
+                rows = db.execute("SELECT step, state FROM alerts WHERE flow = ? AND step = ? "
+                                  "ORDER BY key_id", (flow, step)).fetchall()
+        return [(str(name), AlertState.from_json(state)) for name, state in rows]
+
+    def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
+                          removed: Sequence[str] = ()) -> None:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
+                           [(flow, step, s.key_id, s.to_json()) for s in states])
+            db.executemany("DELETE FROM alerts WHERE flow = ? AND step = ? AND key_id = ?",
+                           [(flow, step, kid) for kid in removed])
+            db.execute("COMMIT")
 
     def close(self) -> None:
         return None

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.errors import KustoFlowsError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from shared.alerts.machine import AlertState
 
 __all__ = ["JournalEntry", "StateStore", "StateStoreUnavailable", "Versioned"]
 
@@ -89,5 +94,16 @@ class StateStore(Protocol):
 
     def forget_run(self, run_id: str) -> None:
         """Delete the journal of *run_id* (its run has ended)."""
+
+    def alert_states(self, flow: str, step: str | None = None,
+                     ) -> list[tuple[str, AlertState]]:
+        """The kept states of *flow*'s `alert` steps (only step *step*'s, if given), as
+        (step id, state) ordered by step id then key id."""
+        ...
+
+    def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
+                          removed: Sequence[str] = ()) -> None:
+        """Write *states* of *flow*'s alert step *step* (each under its key) and delete
+        the states of the key ids in *removed*."""
 
     def close(self) -> None: ...

@@ -3,6 +3,8 @@
     PartitionKey `journal|<run id>`, RowKey the step path   -> Entry (JSON)
     PartitionKey `lease`,            RowKey the lease name  -> Holder, Until
     PartitionKey `item|<scope>`,     RowKey the key         -> Value (JSON)
+    PartitionKey `alert|<flow>`,     RowKey `<step>|<hash of the key>`
+                                                            -> Step, KeyId, State (JSON)
 
 A lease is taken with the service's optimistic concurrency: create it if absent,
 else replace it only if its ETag is unchanged since it was read (free or expired or
@@ -11,10 +13,13 @@ ours), so two instances that race for it cannot both win.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.alerts.machine import AlertState
 from shared.runs.keys import escape_key
 from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
@@ -26,6 +31,15 @@ _LEASES = "lease"
 
 def _journal_partition(run_id: str) -> str:
     return f"journal|{escape_key(run_id)}"
+
+
+def _alert_partition(flow: str) -> str:
+    return f"alert|{escape_key(flow)}"
+
+
+def _alert_row(step: str, key_id: str) -> str:
+    """A key's values may be long or hold anything: the row key holds their hash."""
+    return f"{escape_key(step)}|{hashlib.sha256(key_id.encode()).hexdigest()[:32]}"
 
 
 class TableStateStore:
@@ -184,6 +198,41 @@ class TableStateStore:
         if current is None or current["Until"] <= now:
             return None
         return str(current["Holder"])
+
+    # -- alert states ------------------------------------------------------------
+
+    def alert_states(self, flow: str, step: str | None = None,
+                     ) -> list[tuple[str, AlertState]]:
+        def read() -> list[tuple[str, str, AlertState]]:
+            query, parameters = "PartitionKey eq @pk", {"pk": _alert_partition(flow)}
+            if step is not None:
+                query += " and Step eq @step"
+                parameters["step"] = step
+            return [(str(row["Step"]), str(row["KeyId"]), AlertState.from_json(str(row["State"])))
+                    for row in self._table.query_entities(query, parameters=parameters)]
+        found: list[tuple[str, str, AlertState]] = self._call("read alert states", read)
+        return [(name, state) for name, _, state in sorted(found, key=lambda f: f[:2])]
+
+    def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
+                          removed: Sequence[str] = ()) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        partition = _alert_partition(flow)
+        operations = [("upsert", {"PartitionKey": partition,
+                                  "RowKey": _alert_row(step, s.key_id), "Step": step,
+                                  "KeyId": s.key_id, "State": s.to_json()},
+                       {"mode": UpdateMode.REPLACE}) for s in states]
+
+        def write() -> None:
+            for start in range(0, len(operations), 100):  # a transaction holds 100 at most
+                self._table.submit_transaction(operations[start:start + 100])
+            for kid in removed:
+                try:
+                    self._table.delete_entity(partition, _alert_row(step, kid))
+                except ResourceNotFoundError:
+                    pass
+        self._call("write alert states", write)
 
     def close(self) -> None:
         self._table.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import (
+    alert,
     blob_upload,
     condition,
     email_send,
@@ -35,6 +36,7 @@ DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
     sql_write.ACTION,
     kusto_ingest.ACTION,
     blob_upload.ACTION,
+    alert.ACTION,
 )
 
 #: The actions of the product; the loader, the runner and the schema use it by default.
