@@ -336,6 +336,19 @@ class FlowService:
             raise FlowDisabled(f"flow '{name}' is disabled")
         return loaded
 
+    def runnable_from_page(self, name: str) -> LoadedFlow:
+        """The flow the pages' Run-now may run: any valid, enabled flow (the page needs
+        the host key); FlowNotFound, FlowFileInvalid or FlowDisabled."""
+        loaded = self.flow(name)
+        if loaded is None:
+            problems = self.problems_for(name)
+            if problems:
+                raise FlowFileInvalid(problems)
+            raise FlowNotFound(f"no flow named '{name}'")
+        if not loaded.flow.enabled:
+            raise FlowDisabled(f"flow '{name}' is disabled")
+        return loaded
+
     def resubmit(self, flow: str, run_id: str, *, chain: bool = True,
                  observers: Sequence[RunObserver] = (),
                  within_seconds: float | None = None) -> RunResult:

@@ -338,7 +338,9 @@ def test_run_now_on_my_flows_runs_the_webhook_flow_and_opens_its_new_run(
     page = tab.page
     before = site.run_count("daily-ok")
     page.goto(site.host.url("pages/flows"))
-    assert page.locator("tr#flow-nightly-only button").count() == 0  # not a webhook flow
+    # A scheduled-only flow can be run now too (with no body).
+    nightly = page.locator("tr#flow-nightly-only")
+    assert nightly.get_by_role("button", name="Run now").count() == 1
     page.locator("tr#flow-daily-ok").get_by_role("button", name="Run now").click()
     page.wait_for_url("**/api/pages/runs/daily-ok/*")
     assert page.locator("h1 .badge").inner_text() == "Succeeded"
@@ -444,6 +446,30 @@ def test_run_now_answers_303_to_the_new_run_after_a_webhook_run_with_an_empty_bo
     assert [s.path for s in steps] == ["top", "mail"]
 
 
+def test_run_now_on_a_webhook_flows_page_takes_a_json_body_and_shows_it_on_the_run(
+        site: Site, tab: Tab) -> None:
+    page = tab.page
+    page.goto(site.host.url("pages/flows/mixed/runs"))
+    page.fill("#run-now-body", '{"n": 41}')
+    page.locator("form#run-now").get_by_role("button", name="Run now").click()
+    page.wait_for_url("**/api/pages/runs/mixed/*")
+    assert page.locator("h1 .badge").inner_text() == "Succeeded"
+    assert '"n": 41' in page.locator("pre.trigger-body").inner_text()
+    page.goto(site.host.url("pages/flows/mixed/runs"))
+    page.fill("#run-now-body", "{not json")
+    page.locator("form#run-now").get_by_role("button", name="Run now").click()
+    assert "body is not JSON" in page.content()
+
+
+def test_a_scheduled_flow_runs_now_from_its_page_as_a_manual_run(site: Site) -> None:
+    response = answer(pages.run_now_page, site.service, request("POST", "x",
+                                                                name="nightly-only"))
+    assert response.status_code == 303
+    run_id = response.headers["Location"].rsplit("/", 1)[1]
+    record, _ = site.service.get_run("nightly-only", run_id)
+    assert (record.trigger, str(record.status)) == ("manual", "Succeeded")
+
+
 def test_run_now_refuses_flows_without_a_webhook_invalid_ones_and_cross_site_posts(
         site: Site) -> None:
     before = site.run_count("daily-ok")
@@ -451,8 +477,8 @@ def test_run_now_refuses_flows_without_a_webhook_invalid_ones_and_cross_site_pos
         "POST", "x", headers={"Sec-Fetch-Site": "cross-site"}, name="daily-ok"))
     assert cross.status_code == 403
     assert site.run_count("daily-ok") == before
-    assert answer(pages.run_now_page, site.service, request("POST", "x", name="nightly-only")
-                  ).status_code == 403
+    assert answer(pages.run_now_page, site.service, request("POST", "x", name="no-such-flow")
+                  ).status_code == 404
     assert answer(pages.run_now_page, site.service, request("POST", "x", name="invalid")
                   ).status_code == 422
 

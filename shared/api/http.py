@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import azure.functions as func
 
-from ..errors import InvalidQuery, KustoFlowsError
 from ..body_schema import check_body
+from ..errors import InvalidQuery, KustoFlowsError
 from ..history import RunQuery, result_json, run_json
 from ..results import RunResult
 from ..runner import Trigger

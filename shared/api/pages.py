@@ -15,19 +15,22 @@ in `pages_views.py` (bodies), `pages_layout.py` (shell, icons) and `pages_chart.
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
 from markupsafe import Markup
 
+from ..body_schema import check_body
 from ..errors import FlowNotFound, InvalidQuery, KustoFlowsError, RunNotFound
 from ..history import RunQuery
 from ..runner import Trigger
 from ..runs.store import RunStoreUnavailable
 from ..service import FlowService
 from .flows_view import describe_flows
-from .http import HTTP_RUN_SECONDS
+from .http import HTTP_RUN_SECONDS, InvalidJson
 from .pages_layout import Links, button_form, html_page, join, redirect
 from .pages_views import error_body, flows_body, run_body, runs_body
 
@@ -109,11 +112,14 @@ def runs_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
     page = service.runs(query)
     loaded = service.flow(name)
     description = loaded.flow.description.strip() if loaded else "This flow file is invalid."
-    can_run_now = bool(loaded and loaded.flow.trigger.webhook and loaded.flow.enabled)
+    run_now = ""
+    if loaded is not None and loaded.flow.enabled:
+        run_now = "body" if loaded.flow.trigger.webhook else "plain"
     status = query.status.lower() if query.status else ""
     raw_top = req.params.get("top") or None
     body = runs_body(name, description, page, links, service.now(), status, raw_top,
-                     query.continuation is not None, can_run_now)
+                     query.continuation is not None, run_now,
+                     loaded.flow.trigger.body_schema if loaded else None)
     if query.continuation is None and not status:  # the alerts card, on the first page
         from .alerts import alerts_section
 
@@ -149,9 +155,26 @@ def run_now_page(service: FlowService, req: func.HttpRequest) -> func.HttpRespon
     links = Links(req)
     name = req.route_params.get("name", "")
     _refuse_cross_site(req, "started")
-    service.runnable_on_request(name)
-    run = service.run(name, Trigger(kind="webhook", body=None), within_seconds=HTTP_RUN_SECONDS)
+    loaded = service.runnable_from_page(name)
+    body = _form_body(req)
+    schema = loaded.flow.trigger.body_schema
+    if schema is not None:
+        check_body(schema, body)
+    kind = "webhook" if loaded.flow.trigger.webhook else "manual"
+    run = service.run(name, Trigger(kind=kind, body=body), within_seconds=HTTP_RUN_SECONDS)
     return redirect(links.run(name, run.run_id))
+
+
+def _form_body(req: func.HttpRequest) -> Any:
+    """The Run-now form's `body` field as JSON (None when empty)."""
+    text = (req.form.get("body") or "").strip() if req.form else ""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJson(f"the body is not JSON: {exc}",
+                          hint="write a JSON object such as {\"state\": \"TEXAS\"}") from exc
 
 
 def resubmit_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:

@@ -9,6 +9,7 @@ JavaScript, so their Content-Security-Policy forbids scripts altogether.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from markupsafe import Markup
 
 from .pages_style import CSS, SHELL
 
-__all__ = ["Links", "badge", "button_form", "fmt_ago", "fmt_duration", "fmt_time",
+__all__ = ["Links", "badge", "body_form", "button_form", "fmt_ago", "fmt_duration", "fmt_time",
            "html_page", "icon", "join", "redirect", "status_class", "status_label"]
 
 #: No scripts at all, styles only inline, forms post back to this site only.
@@ -111,6 +112,20 @@ def icon(status: Any, label: str | None = None) -> Markup:
 def badge(status: Any) -> Markup:
     return Markup('<span class="badge s-{}">{}<span>{}</span></span>').format(
         status_class(status), icon(status), status_label(status))
+
+
+def body_form(action: str, label: str, schema: Any = None) -> Markup:
+    """A form posting a JSON body (the `body` field) to *action*: the Run-now form of a
+    webhook flow; the flow's declared body schema, if any, is shown beside it."""
+    shown = (Markup('<details class="schema"><summary>The body this flow takes</summary>'
+                    '<pre>{}</pre></details>').format(json.dumps(schema, indent=2))
+             if schema else "")
+    return Markup('<form id="run-now" class="run-now" method="post" action="{}">'
+                  '<label for="run-now-body">JSON body (trigger.body)</label>'
+                  '<textarea id="run-now-body" name="body" rows="4" spellcheck="false" '
+                  'placeholder="{}"></textarea>{}<button type="submit" class="btn">{}</button>'
+                  '</form>').format(action, '{"state": "TEXAS"}' if schema else "(none)",
+                                    shown, label)
 
 
 def button_form(action: str, label: str, *, primary: bool = True, note: str = "") -> Markup:

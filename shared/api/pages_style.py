@@ -155,6 +155,11 @@ details.error dl{margin:0;padding:4px 12px 12px;display:grid;grid-template-colum
 gap:6px 12px}
 details.error dt{color:var(--muted);font-size:12.5px}
 details.error dd{margin:0;min-width:0}
+form.run-now{display:grid;gap:8px;padding:16px}
+form.run-now textarea{width:100%;box-sizing:border-box;font-family:var(--mono);font-size:12.5px;
+padding:8px;border:1px solid #c8c6c4;border-radius:4px}
+form.run-now .btn{justify-self:start}
+pre.trigger-body{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}
 details.error pre{margin:0;white-space:pre-wrap;overflow-wrap:anywhere;background:#fbf4f5;
 padding:8px 10px;border-radius:6px;font-size:12.5px}
 .invalid-list{list-style:none;margin:0}.invalid-list>li+li{margin-top:14px}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from .pages_chart import LEGEND, duration_chart
 from .pages_layout import (
     Links,
     badge,
+    body_form,
     button_form,
     fmt_ago,
     fmt_duration,
@@ -100,9 +102,12 @@ def flows_body(flows: list[dict[str, Any]], last_runs: dict[str, RunRecord | Non
             tags.append(Markup('<span class="tag tag-off">disabled</span>'))
         actions = [Markup('<a class="btn btn-quiet" href="{}">Run history</a>').format(
             links.runs(name))]
-        if flow.get("webhook") and flow["enabled"]:
+        if flow.get("body_schema") and flow["enabled"]:
+            actions.insert(0, Markup('<a class="btn" href="{}#run-now">Run now…</a>').format(
+                links.runs(name)))
+        elif flow["enabled"] and flow.get("valid", True):
             actions.insert(0, button_form(links.run_now(name), "Run now",
-                                          note="Run it now, as a webhook call with no body"))
+                                          note="Run it now, with no trigger body"))
         rows.append(Markup(
             '<tr id="flow-{name}" class="flow"><td><a class="flow-name" href="{runs}">{name}'
             '</a>{tags}<p class="desc">{desc}</p></td><td>{schedule}</td>'
@@ -143,13 +148,18 @@ def _invalid_item(flow: dict[str, Any]) -> Markup:
 # ------------------------------------------------------------- run history
 
 def runs_body(name: str, description: str, page: RunPage, links: Links, now: datetime,
-              status: str, top: str | None, continued: bool, can_run_now: bool) -> Markup:
+              status: str, top: str | None, continued: bool, run_now: str,
+              body_schema: Any = None) -> Markup:
+    """*run_now*: "" (none), "plain" (a button) or "body" (a form taking a JSON body)."""
     actions = [Markup('<a class="btn btn-quiet" href="{}">All flows</a>').format(links.flows())]
-    if can_run_now:
+    if run_now == "plain":
         actions.append(button_form(links.run_now(name), "Run now"))
     head = Markup('<div class="head"><div><h1>{}</h1><p class="lede">{}</p></div>'
                   '<div class="actions">{}</div></div>').format(
         name, description or "Run history", join(actions))
+    if run_now == "body":
+        head += Markup('<div class="card">{}</div>').format(
+            body_form(links.run_now(name), "Run now", body_schema))
     filters = join(
         Markup('<a href="{}"{}>{}</a>').format(
             links.runs(name, value or None, top=top),
@@ -297,6 +307,10 @@ def run_body(run: RunRecord, steps: Sequence[StepRecord], links: Links, now: dat
             ("Ended (UTC)", ended),
             ("Duration", fmt_duration(run.duration_ms) if run.ended_at else "running…"),
             ("Steps", str(len(steps))), ("Resubmitted from", resubmitted)]
+    if run.trigger_body is not None:
+        body = json.dumps(run.trigger_body, indent=2, ensure_ascii=False, default=str)
+        meta.append(("Trigger body", Markup('<pre class="trigger-body">{}</pre>').format(
+            body if len(body) <= 4000 else body[:3999] + "…")))
     parts.append(Markup('<div class="card"><dl class="meta">{}</dl></div>').format(
         join(Markup('<div><dt>{}</dt><dd>{}</dd></div>').format(k, v) for k, v in meta)))
     items = [_step_item(i, s, run, i == failing_index) for i, s in enumerate(steps)]
