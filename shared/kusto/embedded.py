@@ -1,18 +1,25 @@
 """The embedded default: KQL run in-process by duckdb-kql over the bundled,
 synthetic sample database (`shared.kusto.sample_data`). duckdb-kql is a local/test
-extra, imported only when an embedded connection is first used."""
+extra, imported only when an embedded connection is first used.
+
+A query is bounded like one sent to a cluster (`embedded_limits`): duckdb's memory
+limit (out of memory ends the step `LimitExceeded`), the request time-out (another
+thread interrupts the connection: `RequestTimeout`), and rows are fetched in batches
+as they are produced, so the step's `max_records`/`max_bytes` stop the read early."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import KustoQueryError, KustoUnavailable, RequestTimeout
+from ..errors import KustoQueryError, KustoUnavailable, LimitExceeded, RequestTimeout
 from .backend import ExecutionInfo, KustoRequest
+from .embedded_limits import EngineLimits, streaming_ranges
 from .reader import ResultSink
 from .types import Column
 
@@ -22,19 +29,26 @@ _BATCH = 10_000
 
 
 class _Deadline:
-    """Interrupt the connection once `seconds` have passed, until the block ends."""
+    """Interrupt the connection once `seconds` have passed, until the block ends.
+
+    The watcher thread is joined on exit: no interrupt can reach a later query, and
+    the thread never holds the last reference to the connection (a duckdb connection
+    destroyed by a daemon thread at interpreter exit aborts the process)."""
 
     def __init__(self, con: Any, seconds: float) -> None:
         self._con, self._seconds = con, seconds
         self._done = threading.Event()
+        self._thread: threading.Thread | None = None
         self.fired = False
 
     def __enter__(self) -> _Deadline:
-        threading.Thread(target=self._watch, daemon=True).start()
+        self._thread = threading.Thread(target=self._watch, name="embedded-kusto-deadline",
+                                        daemon=True)
+        self._thread.start()
         return self
 
     def _watch(self) -> None:
-        if self._done.wait(self._seconds):
+        if self._done.wait(max(self._seconds, 0.0)):
             return
         self.fired = True
         while not self._done.wait(0.01):
@@ -42,6 +56,9 @@ class _Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def _fixer(kind: str) -> Callable[[Any], Any] | None:
@@ -54,11 +71,35 @@ def _fixer(kind: str) -> Callable[[Any], Any] | None:
     return None
 
 
+def _start(con: Any, text: str, values: dict[str, Any], database: str | None) -> Any:
+    """What `duckdb_kql.execute` does (through its public API), with `range` read as a
+    stream (`streaming_ranges`); returns the cursor, rows not yet fetched."""
+    import duckdb_kql
+    from duckdb_kql.engine import databases, schema
+
+    con.execute("SET TimeZone='UTC'")
+    if database is not None:
+        known = databases(con)
+        if database not in known:
+            raise duckdb_kql.KqlSchemaError(
+                database, hint=f"database not attached to this connection; reachable: {known}")
+    translated = duckdb_kql.to_sql(text, schema=schema(con), parameters=values or None,
+                                   database=database)
+    if translated.unbound:
+        raise duckdb_kql.KqlSchemaError(
+            ", ".join(translated.unbound),
+            hint="declared query parameter with no value and no default")
+    sql = streaming_ranges(str(translated))
+    bound = translated.parameters
+    return con.execute(sql, bound) if bound else con.execute(sql)
+
+
 class EmbeddedBackend:
     cluster = "embedded"
 
-    def __init__(self, database: str = "Samples") -> None:
+    def __init__(self, database: str = "Samples", *, limits: EngineLimits | None = None) -> None:
         self.database = database
+        self.limits = limits or EngineLimits.default()
         self._lock = threading.Lock()
         self._con: Any = None
 
@@ -74,6 +115,7 @@ class EmbeddedBackend:
             from .sample_data import load_into
 
             con = duckdb_kql.connect()
+            self.limits.apply(con)
             con.execute(f'ATTACH \':memory:\' AS "{self.database}"; USE "{self.database}"')
             load_into(con)
             self._con = con
@@ -85,13 +127,17 @@ class EmbeddedBackend:
         from duckdb_kql.types import kusto_type
 
         values = {name: value for name, (_, value) in request.parameters.items()}
-        with self._lock:
+        started = time.monotonic()
+        # Waiting for the connection (one query at a time) counts against the time-out.
+        if not self._lock.acquire(timeout=max(request.timeout, 0.0)):
+            raise _timeout(request.timeout)
+        try:
             con = self._connection()
             database = None if request.database in ("", self.database) else request.database
-            deadline = _Deadline(con, request.timeout)
+            deadline = _Deadline(con, request.timeout - (time.monotonic() - started))
             try:
                 with deadline:
-                    cursor = duckdb_kql.execute(con, request.text, values or None, database)
+                    cursor = _start(con, request.text, values, database)
                     description = cursor.description or []
                     columns = [Column(d[0], kusto_type(d[1])) for d in description]
                     fixers = [_fixer(c.type) for c in columns]
@@ -105,6 +151,14 @@ class EmbeddedBackend:
                         sink.add_rows(rows)
             except duckdb.InterruptException as exc:
                 raise _timeout(request.timeout) from exc
+            except duckdb.OutOfMemoryException as exc:
+                if deadline.fired:
+                    raise _timeout(request.timeout) from exc
+                raise LimitExceeded(
+                    f"the query needed more than the embedded engine's "
+                    f"{self.limits.describe()} of memory; it was stopped",
+                    hint="aggregate (summarize) or filter (where, take) earlier in the query, "
+                         "so less is sorted, joined or collected") from exc
             except duckdb_kql.KqlError as exc:
                 raise KustoQueryError(f"query failed: {exc}",
                                       hint="fix the KQL; it was not retried") from exc
@@ -113,6 +167,8 @@ class EmbeddedBackend:
                     raise _timeout(request.timeout) from exc
                 raise KustoQueryError(f"query failed: {exc}",
                                       hint="fix the KQL; it was not retried") from exc
+        finally:
+            self._lock.release()
         return ExecutionInfo()
 
 
