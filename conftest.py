@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures_azurite",
     "tests.fixtures_postgres",
     "tests.queued_app",
+    "tests.webhook_receiver",
 ]

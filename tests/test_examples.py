@@ -16,6 +16,7 @@ from shared.model import Connection
 from shared.results import RunStatus
 from shared.runner import Trigger
 from tests.helpers import runner_for, settings_for
+from tests.webhook_receiver import WebhookReceiver
 
 FLOWS = load_folder(Path("flows"))
 BODIES: dict[str, Any] = {"storm-state-report": {"state": "TEXAS", "min_events": 2}}
@@ -36,14 +37,22 @@ def path_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(FLOWS.flows))
-def test_each_example_flow_runs_and_mails(name: str, path_kind: str, tmp_path: Path,
-                                          kusto_server: Any) -> None:
-    settings = settings_for(tmp_path)
+def test_each_example_flow_runs_and_mails_or_posts(name: str, path_kind: str, tmp_path: Path,
+                                                   kusto_server: Any,
+                                                   webhook_receiver: WebhookReceiver) -> None:
+    # The Teams and webhook examples post to the local receiver through the URL
+    # settings they name (with none set they fail, naming the setting).
+    teams, signed = webhook_receiver.hook(), webhook_receiver.hook(secret="example-secret")
+    settings = settings_for(tmp_path, app_settings={
+        "STORM_TEAMS_WEBHOOK_URL": teams.url, "STORM_WEBHOOK_URL": signed.url,
+        "STORM_WEBHOOK_SECRET": "example-secret"})
     runner = runner_for(settings, connections_for(path_kind, kusto_server.url))
     run = runner.run(FLOWS.flows[name].flow, Trigger(kind="manual", body=BODIES.get(name)))
     assert run.status == RunStatus.SUCCEEDED, run.to_dict()
     messages = sorted((tmp_path / "outbox").glob("*.eml"))
-    assert messages, "every example mails something"
+    posted = teams.requests + signed.requests
+    assert messages or posted, "every example mails or posts something"
+    assert all(request.answered == 200 for request in posted)
     for path in messages:
         parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
         html = parsed.get_body(("html",)).get_content()

@@ -12,12 +12,14 @@ from . import (
     condition,
     email_send,
     foreach,
+    http_request,
     kusto_command,
     kusto_ingest,
     kusto_query,
     kusto_visualize,
     sql_query,
     sql_write,
+    teams_post,
 )
 from .base import BlockOutcome, Blocks, StepContext, StepOutcome, StepWaiting
 from .registry import Action, ActionRegistry
@@ -37,6 +39,8 @@ DEFAULT_ACTIONS: tuple[Action[Any], ...] = (
     kusto_ingest.ACTION,
     blob_upload.ACTION,
     alert.ACTION,
+    http_request.ACTION,
+    teams_post.ACTION,
 )
 
 #: The actions of the product; the loader, the runner and the schema use it by default.

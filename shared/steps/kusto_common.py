@@ -17,10 +17,8 @@ from .base import StepContext
 __all__ = ["CHART_KINDS", "ChartFields", "KustoStep", "QueryText", "VisualKustoStep",
            "is_command_text", "kusto_request"]
 
-CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area",
-               "scatter")
-ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line", "area",
-                    "scatter"]
+CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area")
+ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line", "area"]
 
 
 class KustoStep(StepModel):
