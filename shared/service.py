@@ -323,12 +323,7 @@ class FlowService:
     def runnable_on_request(self, name: str) -> LoadedFlow:
         """The flow a webhook or a run-now button may run; FlowNotFound (404),
         FlowFileInvalid (422), WebhookDisabled (403) or FlowDisabled (409)."""
-        loaded = self.flow(name)
-        if loaded is None:
-            problems = self.problems_for(name)
-            if problems:
-                raise FlowFileInvalid(problems)
-            raise FlowNotFound(f"no flow named '{name}'")
+        loaded = self._valid_flow(name)
         if not loaded.flow.trigger.webhook:
             raise WebhookDisabled(f"flow '{name}' cannot be run on request",
                                   hint="add 'webhook: true' to its trigger")
@@ -339,14 +334,19 @@ class FlowService:
     def runnable_from_page(self, name: str) -> LoadedFlow:
         """The flow the pages' Run-now may run: any valid, enabled flow (the page needs
         the host key); FlowNotFound, FlowFileInvalid or FlowDisabled."""
+        loaded = self._valid_flow(name)
+        if not loaded.flow.enabled:
+            raise FlowDisabled(f"flow '{name}' is disabled")
+        return loaded
+
+    def _valid_flow(self, name: str) -> LoadedFlow:
+        """FlowFileInvalid (with its problems) or FlowNotFound unless *name* is valid."""
         loaded = self.flow(name)
         if loaded is None:
             problems = self.problems_for(name)
             if problems:
                 raise FlowFileInvalid(problems)
             raise FlowNotFound(f"no flow named '{name}'")
-        if not loaded.flow.enabled:
-            raise FlowDisabled(f"flow '{name}' is disabled")
         return loaded
 
     def resubmit(self, flow: str, run_id: str, *, chain: bool = True,

@@ -4,12 +4,19 @@ not declare, or declares without a default and the step does not give."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..kusto.params import declared_parameters
 from .kusto_common import KustoStep
 
-__all__ = ["check_kusto_text"]
+__all__ = ["check_kusto_text", "kusto_text_checker"]
+
+
+def kusto_text_checker(field: str) -> Callable[[KustoStep], Iterator[tuple[str, str]]]:
+    """The `Action.check` of a Kusto action whose KQL text is its field *field*."""
+    def check(step: KustoStep) -> Iterator[tuple[str, str]]:
+        return check_kusto_text(step, str(getattr(step, field)), field)
+    return check
 
 
 def check_kusto_text(step: KustoStep, text: str, field: str) -> Iterator[tuple[str, str]]:

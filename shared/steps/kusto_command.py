@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from ..kusto.operations import is_async_command
 from ..model import Static
 from .base import StepContext, StepOutcome
-from .kusto_checks import check_kusto_text
+from .kusto_checks import kusto_text_checker
 from .kusto_common import VisualKustoStep, is_command_text
 from .kusto_visualize import visualize
 from .registry import Action
@@ -43,13 +43,9 @@ def run_command(step: KustoCommandStep, inputs: Mapping[str, Any], ctx: StepCont
     return visualize(step, step.command, inputs, ctx, is_command=True)
 
 
-def check_command(step: KustoCommandStep) -> Iterator[tuple[str, str]]:
-    return check_kusto_text(step, step.command, "command")
-
-
 ACTION = Action(
     KustoCommandStep, run_command, title="Run control command and visualize results",
-    check=check_command,
+    check=kusto_text_checker("command"),
     fields_doc="`command` (must start with `.`; `async` commands are followed until they "
                "end, up to `limits.operation_timeout`), `chart` and the rest as "
                "`kusto.visualize`",

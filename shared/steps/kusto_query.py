@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from ..kusto.reader import CollectSink, GuardedSink, ResultTable
 from .base import StepContext, StepOutcome
-from .kusto_checks import check_kusto_text
+from .kusto_checks import kusto_text_checker
 from .kusto_common import KustoStep, QueryText, kusto_request
 from .registry import Action
 
@@ -40,12 +40,9 @@ def run_query(step: KustoQueryStep, inputs: Mapping[str, Any], ctx: StepContext
     return StepOutcome(outputs, f"{len(primary.rows):,} rows")
 
 
-def check_query(step: KustoQueryStep) -> Iterator[tuple[str, str]]:
-    return check_kusto_text(step, step.query, "query")
-
-
 ACTION = Action(
-    KustoQueryStep, run_query, title="Run query and list results", check=check_query,
+    KustoQueryStep, run_query, title="Run query and list results",
+    check=kusto_text_checker("query"),
     fields_doc="`connection`, `database` (default: the connection's), `query`, `parameters`",
     outputs_doc="`rows` (list of dicts), `columns` (name, type), `row_count`, `tables` "
                 "(every result table), `elapsed_ms`",
