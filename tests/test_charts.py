@@ -402,7 +402,7 @@ def test_time_ticks_name_the_month_and_day_and_the_year_goes_under_the_axis():
 
 
 def test_titles_and_axis_labels_come_from_the_spec_or_the_columns():
-    columns, rows = timeline(["a"])
+    columns, rows = timeline(["a", "b"])
     ax = build_figure(ChartSpec("timechart"), columns, rows).axes[0]
     assert ax.get_title(loc="left") == "Requests over time per Region"
     assert ax.get_xlabel() == "Timestamp (UTC)" and ax.get_ylabel() == "Requests"
@@ -455,13 +455,14 @@ def test_an_empty_result_still_checks_the_columns():
 @pytest.mark.parametrize(("hint", "kind"), [
     ("piechart", "pie"), ("timechart", "timechart"), ("barchart", "bar"),
     ("columnchart", "column"), ("linechart", "line"), ("areachart", "area"),
-    ("stackedareachart", "area"), ("table", "table"), ("PieChart", "pie"),
+    ("stackedareachart", "area"), ("scatterchart", "scatter"), ("table", "table"),
+    ("PieChart", "pie"),
 ])
 def test_kusto_render_kinds_map_to_chart_kinds(hint, kind):
     assert chart_from_render_hint(hint) == ChartSpec(kind)
 
 
-@pytest.mark.parametrize("hint", [None, "", "scatterchart", "ladderchart", "card", "map",
+@pytest.mark.parametrize("hint", [None, "", "ladderchart", "card", "map",
                                   {"Visualization": None}, {"Visualization": "treemap"},
                                   "{not json", 42])
 def test_hints_we_cannot_draw_give_none(hint):

@@ -165,9 +165,9 @@ def prepare_data(kind: str, columns: Sequence[Column], rows: Sequence[Sequence[A
     x_values = values(x)
     x_labels: list[str] = []
     x_array: Points
-    if kind in ("timechart", "line", "area") and types[x] == "datetime":
+    if kind in ("timechart", "line", "area", "scatter") and types[x] == "datetime":
         x_kind, x_array = "time", _date_numbers(x_values)
-    elif kind in ("line", "area") and types[x] in NUMERIC_TYPES:
+    elif kind in ("line", "area", "scatter") and types[x] in NUMERIC_TYPES:
         x_kind, x_array = "number", _floats(x_values)
     else:
         x_kind = "category"

@@ -1,5 +1,6 @@
-"""The data marks: lines and stacked areas (with "Other" as thin grey lines), bar
-and column groups with their value labels, and pie wedges with their legend.
+"""The data marks: lines and stacked areas (with "Other" as thin grey lines), scatter
+points, bar and column groups with their value labels, and pie wedges with their
+legend.
 Each drawer returns how many series it drew; 0 means there was nothing to draw.
 """
 
@@ -22,7 +23,7 @@ from .chart_data import (
     series_points,
     weighted_bincount,
 )
-from .chart_format import format_value, shorten
+from .chart_format import format_value, plain, shorten
 from .chart_style import (
     MAX_CATEGORIES,
     MAX_VALUE_LABELS,
@@ -35,7 +36,7 @@ from .chart_style import (
     TEXT_COLOUR,
 )
 
-__all__ = ["draw_bars", "draw_lines", "draw_pie"]
+__all__ = ["draw_bars", "draw_lines", "draw_pie", "draw_scatter"]
 
 #: Light wedge colours that get dark percentage text.
 _LIGHT_WEDGES = ("#F0E442", "#56B4E9", OTHER_COLOUR, "#E69F00")
@@ -106,6 +107,24 @@ def _draw_other_lines(ax: Axes, data: ChartData, s: PlotSeries, lo: float, hi: f
     ax.autoscale_view()
 
 
+def draw_scatter(ax: Axes, data: ChartData, plan: list[PlotSeries]) -> int:
+    """One point per row, a colour per series; "Other" points in grey, behind."""
+    drawn = 0
+    crowded = len(data.x) > 2000
+    for s in plan:
+        y = data.ys[s.y_index]
+        mask = ~np.isnan(y)
+        if s.codes is not None and data.series_codes is not None:
+            mask &= np.isin(data.series_codes, s.codes)
+        if not mask.any():
+            continue
+        ax.scatter(data.x[mask], y[mask], s=6 if crowded else 22, color=s.colour,
+                   alpha=0.5 if crowded or s.other else 0.85, linewidths=0, label=s.label,
+                   zorder=2 if s.other else 3)
+        drawn += 1
+    return drawn
+
+
 def draw_bars(ax: Axes, kind: str, data: ChartData, plan: list[PlotSeries]) -> int:
     """Grouped bars (`bar`: horizontal) or columns, one group per category."""
     horizontal = kind == "bar"
@@ -161,6 +180,8 @@ def draw_pie(ax: Axes, data: ChartData, y_name: str) -> int:
 
     named = [i for i in order[:PIE_MAX_SLICES] if totals[i] / grand >= PIE_MIN_SHARE]
     rest = [i for i in order if i not in set(named)]
+    if len(rest) == 1:  # "Other (1)" would hide a name and show nothing more: name it
+        named, rest = named + rest, []
     sizes = [float(totals[i]) for i in named]
     labels = [data.x_labels[i] for i in named]
     colours = [PALETTE[k % len(PALETTE)] for k in range(len(named))]
@@ -180,9 +201,10 @@ def draw_pie(ax: Axes, data: ChartData, y_name: str) -> int:
         if colour in _LIGHT_WEDGES:
             text.set_color(TEXT_COLOUR)  # dark text on light wedges
     ax.set_aspect("equal")
-    legend_labels = [f"{shorten(label, 24, middle=True)}  {format_value(size)} "
-                     f"({size / grand:.0%})" for label, size in zip(labels, sizes, strict=True)]
+    legend_labels = [plain(f"{shorten(label, 24, middle=True)}  {format_value(size)} "
+                           f"({size / grand:.0%})")
+                     for label, size in zip(labels, sizes, strict=True)]
     ax.legend(pie.wedges, legend_labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
-              frameon=False, fontsize=9, labelcolor=TEXT_COLOUR, title=y_name,
+              frameon=False, fontsize=9, labelcolor=TEXT_COLOUR, title=plain(y_name),
               title_fontsize=9)
     return 1

@@ -22,6 +22,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from shared.kusto.types import Column
 
 from .chart_axes import (
+    CategoryFit,
     NumberFormatter,
     category_ticks,
     legend,
@@ -32,10 +33,17 @@ from .chart_axes import (
     whole_number_ticks,
 )
 from .chart_data import plan_series, prepare_data
-from .chart_draw import draw_bars, draw_lines, draw_pie
-from .chart_format import default_title, join_names, title_text
+from .chart_draw import draw_bars, draw_lines, draw_pie, draw_scatter
+from .chart_format import default_title, join_names, plain, title_text
 from .chart_spec import Chart, ChartSpec, choose_columns
-from .chart_style import DPI, HEIGHT_PX, TEXT_COLOUR, WIDTH_PX
+from .chart_style import (
+    DPI,
+    GRID_COLOUR,
+    HEIGHT_PX,
+    MAX_CATEGORIES,
+    TEXT_COLOUR,
+    WIDTH_PX,
+)
 
 __all__ = ["build_figure", "render_chart"]
 
@@ -46,11 +54,30 @@ _Chosen = tuple[str, tuple[str, ...], str | None]
 class _Meta:
     series_count: int = 0
     empty: bool = False
+    #: The chart's title, drawn or not (it goes in the PNG's metadata).
+    title: str = ""
+
+
+class _Layout(ConstrainedLayoutEngine):
+    """Constrained layout that fits the category labels to the room it leaves them
+    (`CategoryFit`), laying out again while they change: a label's room is known
+    only once the legend and the other axis have theirs."""
+
+    def __init__(self) -> None:
+        super().__init__(w_pad=0.12, h_pad=0.1)
+        self.fits: list[CategoryFit] = []
+
+    def execute(self, fig: Figure) -> None:
+        super().execute(fig)
+        for attempt in range(3):
+            if not any([fit.refit(fig, settle=attempt > 0) for fit in self.fits]):
+                break
+            super().execute(fig)
 
 
 def _new_figure() -> Figure:
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white",
-                 layout=ConstrainedLayoutEngine(w_pad=0.12, h_pad=0.1))
+                 layout=_Layout())
     FigureCanvasAgg(fig)
     return fig
 
@@ -58,33 +85,36 @@ def _new_figure() -> Figure:
 def _draw_empty(fig: Figure, title: str, message: str, detail: str) -> None:
     ax = fig.add_subplot()
     ax.set_axis_off()
-    set_title(ax, title)
+    if title:
+        set_title(ax, title)
     ax.text(0.5, 0.55, message, transform=ax.transAxes, ha="center", va="center",
             fontsize=22, color="#777777")
-    ax.text(0.5, 0.42, detail, transform=ax.transAxes, ha="center", va="center",
+    ax.text(0.5, 0.42, plain(detail), transform=ax.transAxes, ha="center", va="center",
             fontsize=10, color="#999999")
 
 
-def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[Any]]
-           ) -> tuple[Figure, _Meta, _Chosen]:
-    chosen = choose_columns(spec, columns)
+def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[Any]],
+           titled: bool = True) -> tuple[Figure, _Meta, _Chosen]:
+    chosen = choose_columns(spec, columns, rows)
     x, ys, series = chosen
     kind = spec.kind
     fig = _new_figure()
     x_type = next(c.type for c in columns if c.name == x)
-    x_kind_guess = "time" if x_type == "datetime" and kind in ("timechart", "line",
-                                                                "area") else "other"
-    title = spec.title or default_title(kind, x, ys, series, x_kind_guess)
+    x_kind_guess = "time" if x_type == "datetime" and kind in ("timechart", "line", "area",
+                                                                "scatter") else "other"
+    full_title = spec.title or default_title(kind, x, ys, series, x_kind_guess)
+    title = full_title if titled else ""
     if not rows:
         _draw_empty(fig, title, "No rows", "The query returned no rows to chart.")
-        return fig, _Meta(0, True), chosen
+        return fig, _Meta(0, True, full_title), chosen
 
     data = prepare_data(kind, columns, rows, x, ys, series)
     ax = fig.add_subplot()
+    categories: list[str] = []
     if kind == "pie":
         count = draw_pie(ax, data, ys[0])
-        if count:  # a pie's axes are narrow: title the figure, left-aligned
-            fig.suptitle(title_text(title), x=0.015, ha="left", fontsize=13,
+        if count and title:  # a pie's axes are narrow: title the figure, left-aligned
+            fig.suptitle(plain(title_text(title)), x=0.015, ha="left", fontsize=13,
                          fontweight="bold", color=TEXT_COLOUR)
     else:
         plan = plan_series(data, ys)
@@ -92,8 +122,13 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
         style_axes(ax, "x" if horizontal else "y")
         if kind in ("bar", "column"):
             count = draw_bars(ax, kind, data, plan)
+            categories = data.x_labels[:MAX_CATEGORIES]
         else:
-            count = draw_lines(ax, kind, data, plan)
+            if kind == "scatter":
+                count = draw_scatter(ax, data, plan)
+                ax.grid(True, axis="x", color=GRID_COLOUR, linewidth=0.8)
+            else:
+                count = draw_lines(ax, kind, data, plan)
             if data.x_kind == "time":
                 time_axis(ax)
                 ax.margins(x=0.01)
@@ -101,9 +136,10 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
                     ax.set_xlim(data.x[0] - 0.5, data.x[0] + 0.5)
             elif data.x_kind == "number":
                 ax.xaxis.set_major_formatter(NumberFormatter())
-                ax.margins(x=0.01)
+                ax.margins(x=0.01 if kind != "scatter" else 0.03)
             else:
                 category_ticks(ax, data.x_labels, horizontal=False)
+                categories = data.x_labels
         if count:
             whole_number_ticks(ax, data, "x" if horizontal else "y")
             x_label = spec.x_title or (f"{x} (UTC)" if data.x_kind == "time" else x)
@@ -112,22 +148,26 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
                 set_labels(ax, y_label, x_label)
             else:
                 set_labels(ax, x_label, y_label)
-            set_title(ax, title)
+            if title:
+                set_title(ax, title)
             if count > 1:
                 legend(ax)
+            engine = fig.get_layout_engine()
+            if categories and isinstance(engine, _Layout):
+                engine.fits.append(CategoryFit(ax, categories, horizontal))
     if not count:
         fig.clear()
         _draw_empty(fig, title, "No values",
                     f"Every value of {join_names(ys)} is empty"
                     + (" or not positive." if kind == "pie" else "."))
-        return fig, _Meta(0, True), chosen
-    return fig, _Meta(count, False), chosen
+        return fig, _Meta(0, True, full_title), chosen
+    return fig, _Meta(count, False, full_title), chosen
 
 
 def build_figure(spec: ChartSpec, columns: Sequence[Column],
-                 rows: Sequence[Sequence[Any]]) -> Figure:
+                 rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Figure:
     """The Figure `render_chart` would save (`charts.build_figure`)."""
-    return _build(spec, columns, rows)[0]
+    return _build(spec, columns, rows, titled)[0]
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -136,12 +176,14 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def render_chart(spec: ChartSpec, columns: Sequence[Column],
-                 rows: Sequence[Sequence[Any]]) -> Chart:
+                 rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Chart:
     """`rows` drawn as `spec` says, as a PNG (`charts.render_chart`)."""
-    fig, meta, (x, ys, series) = _build(spec, columns, rows)
+    fig, meta, (x, ys, series) = _build(spec, columns, rows, titled)
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+        # The title travels in the PNG's metadata too, drawn or not.
+        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white",
+                    metadata={"Title": meta.title, "Software": "Kusto Flows"})
     finally:
         fig.clear()  # no pyplot: nothing else holds the figure; free its artists now
     png = buffer.getvalue()

@@ -17,12 +17,20 @@ __all__ = [
     "default_title",
     "format_value",
     "join_names",
+    "plain",
     "shorten",
     "title_text",
 ]
 
 #: Suffixes from a million up, as Power BI writes them (1.2M, 3.4bn, 5T).
 SCALES = ((1e12, "T"), (1e9, "bn"), (1e6, "M"))
+
+
+def plain(text: str) -> str:
+    """*text* as matplotlib must be given it to print it as written: an even number of
+    `$` would make it mathtext (`$x^2$` typeset, `$\\frac{$` an error), so every `$`
+    is escaped. Every text the charts take from a result or a flow passes here."""
+    return text.replace("$", r"\$")
 
 
 def join_names(names: Sequence[str]) -> str:

@@ -21,13 +21,15 @@ __all__ = [
     "Chart",
     "ChartError",
     "ChartSpec",
+    "DRAWN_RENDERS",
     "chart_from_render_hint",
     "choose_columns",
+    "unsupported_render",
 ]
 
 #: What a flow may ask for. `table` is listed so a spec can carry it, but it is not
 #: drawn here (`render_chart` refuses it; the caller renders an HTML table).
-CHART_KINDS = ("table", "pie", "timechart", "bar", "column", "line", "area")
+CHART_KINDS = ("table", "pie", "timechart", "bar", "column", "line", "area", "scatter")
 
 _KIND_NAMES = {
     "pie": "pie chart",
@@ -36,6 +38,7 @@ _KIND_NAMES = {
     "column": "column chart",
     "line": "line chart",
     "area": "area chart",
+    "scatter": "scatter chart",
 }
 #: Column types read as categories (string-like). Kusto's `render` splits series
 #: on string columns; guid is a string to a reader.
@@ -51,6 +54,7 @@ _RENDER_KINDS = {
     "linechart": "line",
     "areachart": "area",
     "stackedareachart": "area",
+    "scatterchart": "scatter",
     "table": "table",
     **{kind: kind for kind in CHART_KINDS},
 }
@@ -148,6 +152,13 @@ def _default_x(kind: str, columns: Sequence[Column]) -> Column:
                 "a time chart needs a datetime column for the x axis; "
                 f"the result has {_describe(columns)}")
         return found
+    if kind == "scatter":
+        found = first(is_time) or first_numeric
+        if found is None:
+            raise ChartError(
+                "a scatter chart needs a numeric or datetime column for the x axis and "
+                f"another numeric column for y; the result has {_describe(columns)}")
+        return found
     if kind in ("line", "area"):
         found = first(is_time) or first(is_category) or first_numeric or first(is_other)
     else:  # bar, column, pie: categories first
@@ -159,10 +170,34 @@ def _default_x(kind: str, columns: Sequence[Column]) -> Column:
     return found
 
 
+def _repeats(values: Sequence[object]) -> bool:
+    """Some value occurs more than once (null and "" are one empty value)."""
+    keys = ["" if v is None else v for v in values]
+    try:
+        return len(set(keys)) < len(keys)
+    except TypeError:  # dynamic values: compare their text
+        return len({repr(v) for v in keys}) < len(keys)
+
+
+def _splits(kind: str, columns: Sequence[Column], rows: Sequence[Sequence[object]],
+            x: Column, series: Column) -> bool:
+    """Whether a guessed series column has series to split: some x value has several
+    rows (each row its own x, as after `arg_max(...) by x`, leaves nothing to split:
+    every bar would be a series of one); for a scatter chart, some series value has
+    several points."""
+    position = {c.name: i for i, c in enumerate(columns)}
+    at = position[series.name if kind == "scatter" else x.name]
+    return _repeats([row[at] for row in rows])
+
+
 def choose_columns(
-    spec: ChartSpec, columns: Sequence[Column]
+    spec: ChartSpec, columns: Sequence[Column],
+    rows: Sequence[Sequence[object]] | None = None,
 ) -> tuple[str, tuple[str, ...], str | None]:
     """(x, y columns, series column) for `spec` over a result with `columns`.
+
+    With `rows`, a string column is guessed as the series only when it splits them
+    (see `_splits`); a series named by the spec is always taken.
 
     Raises `ChartError` (naming the columns it saw) for a table kind, an override
     naming a column the result does not have, or no numeric column to plot.
@@ -185,6 +220,10 @@ def choose_columns(
             raise ChartError(
                 f"a time chart needs a datetime x column, and {x.name} is {x.type}; "
                 f"the result has {_describe(columns)}")
+        if kind == "scatter" and not (x.is_numeric or x.type == "datetime"):
+            raise ChartError(
+                f"a scatter chart needs a numeric or datetime x column, and {x.name} is "
+                f"{x.type}; the result has {_describe(columns)}")
     else:
         x = _default_x(kind, columns)
 
@@ -222,6 +261,8 @@ def choose_columns(
         taken = {x.name, *(c.name for c in ys)}
         series = next((c for c in columns
                        if c.type in _CATEGORY_TYPES and c.name not in taken), None)
+        if series is not None and rows and not _splits(kind, columns, rows, x, series):
+            series = None
 
     return x.name, tuple(c.name for c in ys), series.name if series else None
 
@@ -246,15 +287,46 @@ def _hint_text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _render_name(visualization: object) -> str:
+    """The visualization a render hint names, lower-case ("" for none)."""
+    if isinstance(visualization, str):
+        text = visualization.strip()
+        if text.startswith("{"):
+            try:
+                visualization = json.loads(text)
+            except ValueError:
+                return ""
+        else:
+            return text.lower()
+    if isinstance(visualization, dict):
+        props = {str(k).lower(): v for k, v in visualization.items()}
+        name = props.get("visualization")
+        return name.strip().lower() if isinstance(name, str) else ""
+    return ""
+
+
+#: Kusto's `render` visualizations a report draws, for messages.
+DRAWN_RENDERS = ("piechart", "timechart", "barchart", "columnchart", "linechart",
+                 "areachart", "stackedareachart", "scatterchart", "anomalychart")
+
+
+def unsupported_render(visualization: object) -> str:
+    """The name of the visualization a render hint asks for when no chart kind draws
+    it (`ladderchart`, `card`, `treemap`, ...); "" for a kind we draw, a table, or no
+    hint at all."""
+    name = _render_name(visualization)
+    return name if name and name not in _RENDER_KINDS else ""
+
+
 def chart_from_render_hint(visualization: object) -> ChartSpec | None:
     """The ChartSpec a query's own `| render` asks for, or None.
 
     `visualization` is either the kind (`"piechart"`, `"timechart"`, ...), or the
     Visualization JSON Kusto puts in `@ExtendedProperties` (as a dict or its JSON
     text) with `Visualization`, `Title`, `XColumn`, `YColumns`, `Series`, `XTitle`
-    and `YTitle`. Kinds we cannot draw (scatter, ladder, card, map, ...) give
-    None, so the caller falls back to a table; so does anything else (None, a
-    number, a list). `Series` naming several columns keeps the first: a spec
+    and `YTitle`. Kinds we cannot draw (ladder, card, map, ...) give None, so the
+    caller falls back to a table (`unsupported_render` names them); so does
+    anything else (None, a number, a list). `Series` naming several columns keeps the first: a spec
     splits series on one column.
     """
     if visualization is None:

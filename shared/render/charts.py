@@ -6,11 +6,15 @@ This is the "Run query and visualize results" half of the ADX connector: a resul
 renders those as HTML.
 
 Columns are chosen the way Kusto's `render` chooses them (`choose_columns`): the x
-axis is the first datetime column for a time chart, else the first string column;
-the y values are the numeric columns other than x; a remaining string column splits
-the rows into series (long format, pivoted: one line or bar group per distinct
-value). `ChartSpec.x`, `.y` and `.series` override the guesses, as `render ... with
-(xcolumn=..., ycolumns=..., series=...)` does; `chart_from_render_hint` reads the
+axis is the first datetime column for a time chart, else the first string column
+(a scatter chart: the first datetime or numeric column); the y values are the
+numeric columns other than x; a remaining string column splits the rows into
+series (long format, pivoted: one line or bar group per distinct value) when it
+has something to split: only when some x value has several rows (a scatter chart:
+when some value of it repeats), so the extra column of an `arg_max(...) by State`
+does not turn each bar into a series of its own. `ChartSpec.x`, `.y` and `.series`
+override the guesses, as `render ... with (xcolumn=..., ycolumns=..., series=...)`
+does; `chart_from_render_hint` reads the
 Visualization annotation a query's own `| render` leaves in the result.
 
 This module is the public face; the work is done in:
@@ -41,6 +45,7 @@ from .chart_spec import (
     ChartSpec,
     chart_from_render_hint,
     choose_columns,
+    unsupported_render,
 )
 from .chart_style import DPI as DPI
 from .chart_style import HEIGHT_PX as HEIGHT_PX
@@ -66,25 +71,28 @@ __all__ = [
     "chart_from_render_hint",
     "choose_columns",
     "render_chart",
+    "unsupported_render",
 ]
 
 
 def render_chart(spec: ChartSpec, columns: Sequence[Column],
-                 rows: Sequence[Sequence[Any]]) -> Chart:
+                 rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Chart:
     """Draw `rows` as `spec` says, as an 800x450 PNG.
 
-    No rows gives a "No rows" image with `empty=True`, not an error. Raises
-    `ChartError` for a table kind and for columns that do not fit the kind.
+    `titled=False` leaves the title out of the image (a report's heading carries it);
+    it is in the PNG's metadata either way. No rows gives a "No rows" image with
+    `empty=True`, not an error. Raises `ChartError` for a table kind and for columns
+    that do not fit the kind.
     """
     from .chart_figure import render_chart as render
 
-    return render(spec, columns, rows)
+    return render(spec, columns, rows, titled=titled)
 
 
 def build_figure(spec: ChartSpec, columns: Sequence[Column],
-                 rows: Sequence[Sequence[Any]]) -> Figure:
+                 rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Figure:
     """The matplotlib Figure `render_chart` would save (for tests and callers that
     want another format). Not tied to pyplot: drop it when done."""
     from .chart_figure import build_figure as build
 
-    return build(spec, columns, rows)
+    return build(spec, columns, rows, titled=titled)

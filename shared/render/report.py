@@ -1,7 +1,11 @@
-"""The report body `kusto.visualize` hands to e-mail: an e-mail-safe HTML document
-with the chart inline by `cid:` (many clients block data: URIs), the capped table
-below it, the flow and step, the run time in UTC and, for Azure clusters, a link
-that opens the query in Azure Data Explorer's web UI."""
+"""The report `kusto.visualize` and `kusto.command` hand to e-mail: an e-mail-safe
+HTML *fragment* (no doctype, `<html>`, `<head>` or `<body>`, so several reports join
+into one mail) with the title as its heading, the flow, step and run time in UTC,
+the chart inline by `cid:` (many clients block data: URIs), the capped table (or one
+"No rows." line) below it and, for Azure clusters, a link that opens the query in
+Azure Data Explorer's web UI. `email.send` puts whatever body it is given in one
+document (`shared.mail.document.mail_document`); a standalone file (the table
+attachment) is a whole document of its own (`report_document`)."""
 
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ from urllib.parse import quote, urlparse
 
 from markupsafe import Markup
 
-__all__ = ["deep_link", "report_html"]
+from ..mail.document import MAIL_FONT as _FONT
+from ..mail.document import mail_document
 
-_FONT = "font-family:Segoe UI,Helvetica,Arial,sans-serif"
+__all__ = ["deep_link", "note_html", "report_document", "report_html"]
+
+_NOTE = f"{_FONT};font-size:13px;color:#605e5c;margin:8px 0 12px"
 
 
 def deep_link(cluster: str, database: str, query: str) -> str:
@@ -30,15 +37,19 @@ def deep_link(cluster: str, database: str, query: str) -> str:
             f"{quote(database)}?query={quote(packed, safe='')}")
 
 
+def note_html(text: str) -> Markup:
+    """One short line of the report in place of a chart or table ("No rows.")."""
+    return Markup(f'<p style="{_NOTE}">{escape(text)}</p>')
+
+
 def report_html(*, title: str, flow: str, step: str, run_at: datetime, table: Markup,
                 chart_cid: str = "", chart_alt: str = "", link: str = "",
-                width_px: int = 800) -> Markup:
+                width_px: int = 800, note: str = "") -> Markup:
+    """The report as an HTML fragment: one `<div>`, its own section of a mail.
+    `note` is a line shown under the chart (or where it would be)."""
     when = run_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width">'
-        f"<title>{escape(title)}</title></head>",
-        f'<body style="margin:0;padding:16px;background:#ffffff;{_FONT};color:#1b1b1b">',
+        f'<div style="margin:0 0 24px;{_FONT};color:#1b1b1b">',
         f'<h2 style="{_FONT};font-size:18px;font-weight:600;margin:0 0 4px">{escape(title)}</h2>',
         f'<p style="{_FONT};font-size:12px;color:#605e5c;margin:0 0 12px">Flow '
         f"<b>{escape(flow)}</b> · step <b>{escape(step)}</b> · run {escape(when)}</p>",
@@ -47,9 +58,18 @@ def report_html(*, title: str, flow: str, step: str, run_at: datetime, table: Ma
         parts.append(f'<img src="cid:{escape(chart_cid)}" alt="{escape(chart_alt or title)}" '
                      f'width="{width_px}" style="display:block;max-width:100%;height:auto;'
                      f'border:0;margin:0 0 12px">')
+    if note:
+        parts.append(str(note_html(note)))
     parts.append(str(table))
     if link:
         parts.append(f'<p style="{_FONT};font-size:12px;margin:8px 0"><a href="{escape(link)}" '
                      f'style="color:#0f6cbd">Open this query in Azure Data Explorer</a></p>')
-    parts.append("</body></html>")
+    parts.append("</div>")
     return Markup("".join(parts))
+
+
+def report_document(*, title: str, flow: str, step: str, run_at: datetime, table: Markup,
+                    link: str = "") -> Markup:
+    """The table report as a whole HTML document: a file to attach or share."""
+    return mail_document(report_html(title=title, flow=flow, step=step, run_at=run_at,
+                                     table=table, link=link), title=title)

@@ -63,9 +63,12 @@ def _header(column: Column, align: str) -> str:
 
 def html_table(columns: Sequence[Column], rows: Sequence[Sequence[Any]], total_rows: int,
                max_rows: int) -> Markup:
-    """`rows` are the first rows (at least min(total_rows, max_rows) of them)."""
+    """`rows` are the first rows (at least min(total_rows, max_rows) of them). No rows
+    give one short "No rows." line, not an empty table."""
     if not columns:
         return Markup(f'<p style="{_NOTE}">The command returned no table.</p>')
+    if not rows and not total_rows:
+        return Markup(f'<p style="{_NOTE}">No rows.</p>')
     aligns = ["right" if c.is_numeric else "left" for c in columns]
     styles = [_TD.format(align=a) + (_NUMBER_TD if c.is_numeric else "")
               for c, a in zip(columns, aligns, strict=True)]
@@ -80,9 +83,6 @@ def html_table(columns: Sequence[Column], rows: Sequence[Sequence[Any]], total_r
         parts += [f'<td style="{background}{style}">{escape(display_text(v, c))}</td>'
                   for v, c, style in zip(row, columns, styles, strict=True)]
         parts.append("</tr>")
-    if not shown:
-        parts.append(f'<tr><td colspan="{len(columns)}" style="{_TD.format(align="center")};'
-                     f'color:#605e5c">No rows</td></tr>')
     parts.append("</tbody></table>")
     if total_rows > len(shown):
         parts.append(f'<p style="{_NOTE}">Showing {len(shown):,} of {total_rows:,} rows; '

@@ -1,6 +1,8 @@
 """email.send: compose the message and hand it to the mail sender of the run's
 resources (the local outbox by default, Azure Communication Services when
 configured). Charts are embedded when the body shows a report that carries them.
+The body, one fragment or several joined (`{{ steps.a.body_html }}{{ steps.b.body_html
+}}`), is sent as one HTML document (`shared.mail.document.mail_document`).
 
 Before anything is sent, every recipient is parsed to exactly one mailbox and
 rebuilt from its parts, the subject is checked to be one line of plain text, and
@@ -19,6 +21,7 @@ from pydantic import Field
 from ..blob.mail_links import link_oversized_attachments
 from ..errors import StepInputError
 from ..mail.compose import html_to_text
+from ..mail.document import mail_document
 from ..mail.message import (
     AddressError,
     Attachment,
@@ -154,6 +157,8 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
         raise StepInputError(f"field 'importance': '{importance}' is not low, normal or high")
     body = inputs.get("body")
     html = str(body if isinstance(body, Markup) else escape("" if body is None else body))
+    # Reports are fragments: however many the body joins, the mail is one document.
+    html = str(mail_document(html, title=subject))
     text = inputs.get("text")
     shown = body.parts if isinstance(body, HtmlWithParts) else ()
     inline = list({part.content_id: part for part in shown

@@ -17,8 +17,10 @@ from .base import StepContext
 __all__ = ["CHART_KINDS", "ChartFields", "KustoStep", "QueryText", "VisualKustoStep",
            "is_command_text", "kusto_request"]
 
-CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area")
-ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line", "area"]
+CHART_KINDS = ("auto", "table", "pie", "timechart", "bar", "column", "line", "area",
+               "scatter")
+ChartKind = Literal["auto", "table", "pie", "timechart", "bar", "column", "line", "area",
+                    "scatter"]
 
 
 class KustoStep(StepModel):

@@ -14,7 +14,7 @@ from ..kusto.reader import GuardedSink
 from ..kusto.render_hint import render_hint
 from ..mail.message import Attachment, HtmlWithParts
 from ..render.capture import RenderCapture
-from ..render.report import deep_link, report_html
+from ..render.report import deep_link, report_document, report_html
 from ..render.table import html_table
 from .base import StepContext, StepOutcome
 from .kusto_common import ChartFields, QueryText, VisualKustoStep, kusto_request
@@ -46,31 +46,44 @@ def visualize(step: VisualKustoStep, text: str, inputs: Mapping[str, Any], ctx: 
     info = backend.execute(request, GuardedSink(capture, limits.max_records, limits.max_bytes))
     elapsed_ms = (time.perf_counter() - started) * 1000
 
-    spec = chart_spec(step, inputs, info.visualization or render_hint(text))
+    visualization = info.visualization or render_hint(text)
+    spec = chart_spec(step, inputs, visualization)
     table = html_table(capture.columns, capture.head, capture.total, step.max_table_rows)
     title = str(inputs.get("title") or (spec.title if spec else "") or step.id.replace("_", " "))
     chart_attachment = None
-    if spec is not None:
-        from ..render.charts import ChartError, render_chart
+    note = ""
+    if spec is None and step.chart == "auto":
+        note = unsupported_render_note(visualization)
+    elif spec is not None:
+        from ..render.charts import ChartError, choose_columns, render_chart
 
         try:
-            chart = render_chart(spec, capture.columns, capture.rows)
+            if capture.total:
+                # The report's heading carries the title: the image does not repeat it.
+                chart = render_chart(spec, capture.columns, capture.rows, titled=False)
+            else:  # no rows: no image, the table's one line says so; columns still checked
+                choose_columns(spec, capture.columns)
+                chart = None
         except ChartError as exc:
             raise StepInputError(
                 f"cannot draw a {spec.kind} chart of this result: {exc}",
                 hint="name the columns with x, y and series, change `chart`, or use "
                      "chart: table") from None
-        content_id = f"{step.id}-chart-{ctx.run_id[:8]}@kusto-flows"
-        chart_attachment = Attachment(f"{step.id}.png", "image/png", chart.png, content_id)
+        if chart is not None and chart.empty:
+            note = (f"No chart: every value of {', '.join(chart.y_columns)} is empty"
+                    + (" or not positive." if spec.kind == "pie" else "."))
+        elif chart is not None:
+            content_id = f"{step.id}-chart-{ctx.run_id[:8]}@kusto-flows"
+            chart_attachment = Attachment(f"{step.id}.png", "image/png", chart.png, content_id)
     capture.rows = []
     link = deep_link(backend.cluster, request.database, text)
     body = report_html(title=title, flow=ctx.flow.name, step=step.id,
                        run_at=ctx.run_started_at, table=table,
                        chart_cid=chart_attachment.content_id if chart_attachment else "",
-                       chart_alt=title, link=link)
+                       chart_alt=title, link=link, note=note)
     table_file = Attachment(f"{step.id}.html", "text/html", str(
-        report_html(title=title, flow=ctx.flow.name, step=step.id, run_at=ctx.run_started_at,
-                    table=table, link=link)).encode("utf-8"))
+        report_document(title=title, flow=ctx.flow.name, step=step.id,
+                        run_at=ctx.run_started_at, table=table, link=link)).encode("utf-8"))
     csv_file = Attachment(f"{step.id}.csv", "text/csv", capture.csv_bytes())
     outputs = {
         "body_html": HtmlWithParts(body, [chart_attachment] if chart_attachment else []),
@@ -109,6 +122,18 @@ def chart_spec(step: ChartFields, inputs: Mapping[str, Any], visualization: Any
                      title=title)
 
 
+def unsupported_render_note(visualization: Any) -> str:
+    """The line a report shows when the query's own `render` asks for a visualization
+    no chart draws ("" otherwise): it falls back to a table, and says so."""
+    from ..render.chart_spec import DRAWN_RENDERS, unsupported_render
+
+    name = unsupported_render(visualization)
+    if not name:
+        return ""
+    return (f"The query asks for render {name}, which reports do not draw: shown as a "
+            f"table. Reports draw {', '.join(DRAWN_RENDERS)}.")
+
+
 def check_visualize(step: KustoVisualizeStep) -> Iterator[tuple[str, str]]:
     from .kusto_checks import check_kusto_text
 
@@ -119,11 +144,13 @@ ACTION = Action(
     KustoVisualizeStep, run_visualize, title="Run query and visualize results",
     check=check_visualize,
     fields_doc="the fields of `kusto.query`, plus `chart` (`table`, `pie`, `timechart`, "
-               "`bar`, `column`, `line`, `area`, `auto` = the query's own `render`), "
-               "`title`, `x`, `y`, `series`, `max_table_rows` (100)",
-    outputs_doc="`body_html` (e-mail-safe HTML: chart inline, table below, \"showing N of "
-                "M rows\"), `chart` (PNG with a content id), `attachment` (the chart, or "
-                "the HTML table), `csv` (the full result), `deep_link` (https clusters: the "
-                "query in the Azure Data Explorer web UI), `table_html`, `rows` (the first "
-                "rows), `row_count`, `columns`, `elapsed_ms`",
+               "`bar`, `column`, `line`, `area`, `scatter`, `auto` = the query's own "
+               "`render`), `title`, `x`, `y`, `series`, `max_table_rows` (100)",
+    outputs_doc="`body_html` (an e-mail-safe HTML fragment: the title as heading, chart "
+                "inline, table below, \"showing N of M rows\", or one \"No rows.\" line; "
+                "several join in one `email.send` body), `chart` (PNG with a content id, "
+                "untitled: the heading names it), `attachment` (the chart, or the table as "
+                "a standalone HTML document), `csv` (the full result), `deep_link` (https "
+                "clusters: the query in the Azure Data Explorer web UI), `table_html`, "
+                "`rows` (the first rows), `row_count`, `columns`, `elapsed_ms`",
 )
