@@ -23,9 +23,14 @@ run: deps
 validate: deps
 	$(PY) -m shared validate flows
 
-## Azurite (npm) for the run-store tests
-node: package.json
-	@test -d node_modules/azurite || npm install --no-audit --no-fund --loglevel=error
+## Azurite (npm) for the storage tests, Adaptive Cards for the Teams card tests:
+## installed again whenever package-lock.json changes
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
 
 ## Debian Chromium for the page and e-mail screenshot tests
 browser:
