@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import KustoQueryError, KustoUnavailable, LimitExceeded, RequestTimeout
+from ..errors import KustoUnavailable, LimitExceeded, RequestTimeout
 from .backend import ExecutionInfo, KustoRequest
+from .embedded_errors import ConnectionView, query_error
 from .embedded_limits import EngineLimits, streaming_ranges
 from .reader import ResultSink
 from .types import Column
@@ -160,13 +161,13 @@ class EmbeddedBackend:
                     hint="aggregate (summarize) or filter (where, take) earlier in the query, "
                          "so less is sorted, joined or collected") from exc
             except duckdb_kql.KqlError as exc:
-                raise KustoQueryError(f"query failed: {exc}",
-                                      hint="fix the KQL; it was not retried") from exc
+                raise query_error(exc, request.text,
+                                  ConnectionView(con, values, database)) from exc
             except duckdb.Error as exc:
                 if deadline.fired:
                     raise _timeout(request.timeout) from exc
-                raise KustoQueryError(f"query failed: {exc}",
-                                      hint="fix the KQL; it was not retried") from exc
+                raise query_error(exc, request.text,
+                                  ConnectionView(con, values, database)) from exc
         finally:
             self._lock.release()
         return ExecutionInfo()
