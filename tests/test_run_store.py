@@ -6,7 +6,10 @@ swaps one for the other by configuration and both must answer the same way:
 newest first, paging by continuation token, status filters, Running replaced by
 the final status, steps in execution order with their errors, long texts cut
 rather than failing the write, stale Running shown as Abandoned, retention cleanup
-removing old runs with their steps and nothing else.
+removing old runs with their steps and nothing else. And the latest-run index the
+flow list reads in one query (`last_runs`): always each flow's newest run, as
+`last_run` says, whatever order writes arrive in, from one process or two, replayed
+from the spool, or for a history written before the index existed.
 
 Then the resilience promise: a store that goes down mid-run (Azurite stopped) never
 fails the run; its writes wait in the spool and arrive once the store is back.
@@ -346,6 +349,156 @@ def test_an_unknown_run_or_an_empty_flow_reads_as_nothing(store: RunStore) -> No
     assert store.get_run("storm-daily-report", "no-such-run") is None
     assert store.last_run("never-ran") is None
     assert store.list_runs("never-ran").items == []
+    assert store.last_runs(["never-ran"]) == {}
+    assert store.last_runs([]) == {}
+
+
+# -- the latest-run index (last_runs) --------------------------------------------
+
+def twin(store: RunStore, request: pytest.FixtureRequest) -> RunStore:
+    """A second store on the same storage, as another process (instance) opens it."""
+    if isinstance(store, TableRunStore):
+        return TableRunStore.from_connection_string(
+            request.getfixturevalue("azurite").connection_string,
+            table_prefix=store.runs_table.removesuffix("FlowRuns"),
+            abandon_after=ABANDON_AFTER, retry_total=0)
+    assert isinstance(store, LocalRunStore)
+    return LocalRunStore(store.path, abandon_after=ABANDON_AFTER)
+
+
+def assert_index_matches_last_run(store: RunStore, flows: list[str]) -> None:
+    latest = store.last_runs(flows)
+    for flow in flows:
+        assert latest.get(flow) == store.last_run(flow), flow
+
+
+def test_last_runs_reads_each_flows_newest_run_and_leaves_out_flows_without_runs(
+        store: RunStore) -> None:
+    base = utc_now() - timedelta(hours=1)
+    flows = ["alpha", "beta", "gamma", "reports/daily #1?", "x" * 600]
+    newest = {}
+    for i, flow in enumerate(flows):
+        for minute in (5, 30, 10):  # written out of start order
+            run = record_finished(store, make_run(flow, started_at=base + timedelta(
+                minutes=minute, seconds=i)), RunStatus.FAILED if minute == 30 else
+                RunStatus.SUCCEEDED)
+            if minute == 30:
+                newest[flow] = run
+
+    latest = store.last_runs([*flows, "never-ran"])
+
+    assert set(latest) == set(flows)             # a flow without runs is left out
+    for flow in flows:
+        record = latest[flow]
+        assert (record.flow, record.run_id, record.status) == (
+            flow, newest[flow].run_id, RunStatus.FAILED)
+        assert record.trigger_body is None       # like lists: no trigger body
+    assert_index_matches_last_run(store, flows)
+    assert set(store.last_runs()) == set(flows)  # None: every flow with runs
+    assert set(store.last_runs(["beta", "beta", "gamma"])) == {"beta", "gamma"}
+
+
+def test_a_flows_only_run_shows_running_in_last_runs_then_its_final_status(
+        store: RunStore) -> None:
+    run = make_run("only-once")
+    store.start_run(run)
+    assert store.last_runs(["only-once"])["only-once"].status == RunStatus.RUNNING
+
+    step = make_step("query", run)
+    run.steps.append(step)
+    store.record_step(run, step)
+    store.finish_run(finish(run, RunStatus.TIMED_OUT))
+
+    record = store.last_runs(["only-once"])["only-once"]
+    assert (record.run_id, record.status, record.step_count) == (
+        run.run_id, RunStatus.TIMED_OUT, 1)
+    assert record.ended_at == run.ended_at
+    assert_index_matches_last_run(store, ["only-once"])
+
+
+def test_an_older_run_finishing_late_never_hides_the_newer_one_in_last_runs(
+        store: RunStore) -> None:
+    older = make_run(started_at=utc_now() - timedelta(minutes=10))
+    newer = make_run(started_at=utc_now() - timedelta(minutes=2))
+    store.start_run(older)
+    store.start_run(newer)
+    store.finish_run(finish(older, RunStatus.FAILED))   # ends after the newer started
+
+    assert store.last_runs([older.flow])[older.flow].run_id == newer.run_id
+    assert_index_matches_last_run(store, [older.flow])
+    store.finish_run(finish(newer))
+    assert store.last_runs([older.flow])[older.flow].status == RunStatus.SUCCEEDED
+
+
+def test_two_instances_writing_one_flow_keep_its_newest_run_in_last_runs(
+        store: RunStore, request: pytest.FixtureRequest) -> None:
+    other = twin(store, request)
+    base = utc_now() - timedelta(minutes=30)
+    runs = [make_run(started_at=base + timedelta(minutes=m)) for m in (5, 9, 12, 10, 15, 1)]
+    try:
+        for index, run in enumerate(runs):  # each instance's view of the row goes stale
+            record_finished(store if index % 2 else other, run, RunStatus.SUCCEEDED)
+            assert store.last_runs([run.flow])[run.flow].run_id == max(
+                runs[:index + 1], key=lambda r: r.started_at).run_id
+        assert other.last_runs([run.flow]) == store.last_runs([run.flow])
+    finally:
+        other.close()  # type: ignore[attr-defined]
+
+
+def test_last_runs_shows_a_stale_running_run_as_abandoned(store: RunStore) -> None:
+    stale = make_run("stuck", started_at=utc_now() - ABANDON_AFTER - timedelta(minutes=5))
+    store.start_run(stale)
+    assert store.last_runs(["stuck"])["stuck"].status == RunStatus.ABANDONED
+
+
+def test_retention_cleanup_removes_a_flow_from_last_runs_once_all_its_runs_are_gone(
+        store: RunStore) -> None:
+    now = utc_now()
+    record_finished(store, make_run("gone", started_at=now - timedelta(days=40)),
+                    RunStatus.SUCCEEDED)
+    record_finished(store, make_run("kept", started_at=now - timedelta(days=41)),
+                    RunStatus.SUCCEEDED)
+    kept = record_finished(store, make_run("kept", started_at=now - timedelta(days=1)),
+                           RunStatus.FAILED)
+
+    assert store.delete_older_than(now - timedelta(days=30)) == 2
+
+    latest = store.last_runs(["gone", "kept"])
+    assert set(latest) == {"kept"} and latest["kept"].run_id == kept.run_id
+    again = record_finished(store, make_run("gone", started_at=now), RunStatus.SUCCEEDED)
+    assert store.last_runs(["gone"])["gone"].run_id == again.run_id
+
+
+def test_a_history_written_before_the_index_existed_gets_it_filled_once(
+        store: RunStore, request: pytest.FixtureRequest) -> None:
+    base = utc_now() - timedelta(hours=2)
+    runs = {flow: [record_finished(store, make_run(flow, started_at=base + timedelta(
+        minutes=m)), RunStatus.SUCCEEDED) for m in (3, 8, 1)] for flow in ("one", "two/2")}
+    forget_the_index(store)
+
+    reopened = twin(store, request)  # as the new version opens the old history
+    try:
+        latest = reopened.last_runs(["one", "two/2", "three"])
+        assert {flow: record.run_id for flow, record in latest.items()} == {
+            flow: max(made, key=lambda r: r.started_at).run_id for flow, made in runs.items()}
+        assert_index_matches_last_run(reopened, ["one", "two/2"])
+    finally:
+        reopened.close()  # type: ignore[attr-defined]
+
+
+def forget_the_index(store: RunStore) -> None:
+    """Remove the latest-run index underneath, as in a history from before it."""
+    if isinstance(store, TableRunStore):
+        rows = list(store._runs.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": "latest:"}))
+        for row in rows:
+            store._runs.delete_entity(row["PartitionKey"], row["RowKey"])
+        assert rows  # the index rows and the mark that it is complete
+        return
+    assert isinstance(store, LocalRunStore)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DROP TABLE latest")
+    conn.close()
 
 
 # -- a store that is down --------------------------------------------------------
@@ -423,6 +576,10 @@ class FlakyStore:
         self._check("read")
         return self.inner.last_run(flow)
 
+    def last_runs(self, flows=None):  # type: ignore[no-untyped-def]
+        self._check("read")
+        return self.inner.last_runs(flows)
+
     def delete_older_than(self, cutoff: datetime, *, page_size: int = 100) -> int:
         self._check("read")
         return self.inner.delete_older_than(cutoff, page_size=page_size)
@@ -452,6 +609,32 @@ def test_spooled_writes_replay_in_order_so_a_late_start_never_hides_the_finish(
     assert record.status == RunStatus.SUCCEEDED
     assert [s.path for s in steps] == ["query"]
     assert store.pending == 0
+
+
+def test_spooled_writes_replayed_later_keep_last_runs_on_each_flows_newest_run(
+        tmp_path: Path) -> None:
+    flaky = FlakyStore(tmp_path / "runs.sqlite")
+    store = ResilientStore(flaky, tmp_path / "spool", retries=0, backoff=0)
+    older = make_run(started_at=utc_now() - timedelta(minutes=20))
+    only = make_run("spooled-only", started_at=utc_now() - timedelta(minutes=15))
+    flaky.down = True
+    for run in (older, only):
+        store.start_run(run)
+        store.finish_run(finish(run, RunStatus.FAILED))
+    assert store.pending == 4
+    flaky.down = False
+    newer = record_finished(flaky.inner, make_run(started_at=utc_now() - timedelta(
+        minutes=5)), RunStatus.SUCCEEDED)  # reached the store first, started later
+
+    latest = store.last_runs([older.flow, "spooled-only"])  # a read replays the spool first
+
+    assert store.pending == 0
+    assert latest[older.flow].run_id == newer.run_id    # the replay did not hide it
+    assert (latest["spooled-only"].run_id, latest["spooled-only"].status) == (
+        only.run_id, RunStatus.FAILED)
+    flaky.down = True
+    with pytest.raises(RunStoreUnavailable, match="run history is unavailable"):
+        store.last_runs([older.flow])
 
 
 def test_a_write_the_store_rejects_as_invalid_is_parked_and_blocks_nothing(

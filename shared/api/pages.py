@@ -1,7 +1,7 @@
 """Run history in the browser: server-rendered pages over the same data as the JSON
 API (`http.py`), for the people who open it to find out why a report did not arrive.
 
-    GET  pages/flows                          my flows: schedule, next and last run
+    GET  pages/flows                          my flows: schedule, next and last run (paged)
     GET  pages/flows/{name}/runs              a flow's runs, newest first, by status
     GET  pages/runs/{flow}/{run_id}           one run: its steps, the failing one's error
     POST pages/flows/{name}/run               run now (webhook flows), 303 to the new run
@@ -27,12 +27,12 @@ from ..body_schema import check_body
 from ..errors import FlowNotFound, InvalidQuery, KustoFlowsError, RunNotFound
 from ..history import RunQuery
 from ..runner import Trigger
-from ..runs.store import RunStoreUnavailable
+from ..runs.store import RunRecord, RunStoreUnavailable
 from ..service import FlowService
-from .flows_view import describe_flows
+from .flows_view import FlowQuery, describe_flows
 from .http import HTTP_RUN_SECONDS, InvalidJson
 from .pages_layout import Links, button_form, html_page, join, redirect
-from .pages_views import error_body, flows_body, run_body, runs_body
+from .pages_views import FlowsPager, error_body, flows_body, run_body, runs_body
 
 __all__ = ["error_page", "flows_page", "resubmit_page", "run_now_page", "run_page",
            "runs_page"]
@@ -82,20 +82,34 @@ def _own_origin(req: func.HttpRequest) -> str:
 # -------------------------------------------------------------------- GET
 
 def flows_page(service: FlowService, req: func.HttpRequest) -> func.HttpResponse:
+    """A page of the flows (`?top=`, default 100, and `?continuation=` from "More
+    flows"): their last runs are one query of the run store, whatever the page size."""
     links, now = Links(req), service.now()
-    flows = describe_flows(service, now, with_last_run=False)
-    last_runs, store_error = {}, ""
+    raw_top = req.params.get("top") or None
+    try:
+        query = FlowQuery.parse(top=raw_top, continuation=req.params.get("continuation"))
+    except InvalidQuery as exc:
+        raise InvalidQuery(exc.message, hint="start again from the first flows") from exc
+    every = sorted(service.catalog.flows)
+    names, following = query.page(every)
+    flows = describe_flows(service, now, with_last_run=False, names=names)
+    last_runs: dict[str, RunRecord | None] = {}
+    store_error = ""
     if service.store is None:
         store_error = "No run store is configured."
     else:
         try:
-            for flow in flows:
-                if flow["valid"]:
-                    last_runs[flow["name"]] = service.store.last_run(flow["name"])
+            last_runs.update(service.store.last_runs(names))
         except RunStoreUnavailable as exc:
             log.warning("flows page: the run store cannot be read: %s", exc)
-            store_error, last_runs = str(exc), {}
-    body = flows_body(flows, last_runs, links, now, store_error)
+            store_error = str(exc)
+    start = every.index(names[0]) if names else len(every)
+    pager = FlowsPager(
+        total=len(every), start=start,
+        first_href=links.url("pages", "flows", top=raw_top) if query.continuation else None,
+        next_href=links.url("pages", "flows", top=raw_top, continuation=following)
+        if following else None)
+    body = flows_body(flows, last_runs, links, now, store_error, pager)
     return html_page("My flows", body, links=links)
 
 

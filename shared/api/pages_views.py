@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
@@ -28,7 +29,7 @@ from .pages_layout import (
     status_label,
 )
 
-__all__ = ["FILTERS", "error_body", "flows_body", "run_body", "runs_body"]
+__all__ = ["FILTERS", "FlowsPager", "error_body", "flows_body", "run_body", "runs_body"]
 
 #: The status filter links of the run history: (query value, label).
 FILTERS = (("", "All"), ("succeeded", "Succeeded"), ("failed", "Failed"),
@@ -74,17 +75,40 @@ def _last_run_cell(flow: dict[str, Any], last: RunRecord | None, links: Links,
                            fmt_ago(last.started_at, now), fmt_duration(last.duration_ms))
 
 
+@dataclass(frozen=True)
+class FlowsPager:
+    """Where a page of "My flows" sits among all the valid flows."""
+
+    #: Valid flows in the folder.
+    total: int
+    #: Index of the page's first flow among them.
+    start: int
+    #: Link to the first page (None on it) and to the next (None on the last).
+    first_href: str | None = None
+    next_href: str | None = None
+
+
 def flows_body(flows: list[dict[str, Any]], last_runs: dict[str, RunRecord | None],
-               links: Links, now: datetime, store_error: str) -> Markup:
+               links: Links, now: datetime, store_error: str,
+               pager: FlowsPager | None = None) -> Markup:
+    """*flows*: this page's valid flows, then every invalid file (listed on the first
+    page only); *pager*: where the page sits (None: all the flows are here)."""
     valid = [f for f in flows if f["valid"]]
     invalid = [f for f in flows if not f["valid"]]
+    total = pager.total if pager else len(valid)
+    paged = pager is not None and (pager.start > 0 or pager.next_href is not None)
     failing = sum(1 for r in last_runs.values() if r and str(r.status) in
                   ("Failed", "TimedOut", "Abandoned"))
-    counts = [f"{len(valid)} flow{'s' if len(valid) != 1 else ''}"]
+    counts = [f"{total:,} flow{'s' if total != 1 else ''}"]
+    if paged and pager is not None and valid:
+        counts.append(f"{pager.start + 1:,}–{pager.start + len(valid):,} shown")
     if failing:
-        counts.append(f"{failing} whose last run did not succeed")
+        counts.append(f"{failing} whose last run did not succeed"
+                      + (" on this page" if paged else ""))
     if invalid:
         counts.append(f"{len(invalid)} invalid file{'s' if len(invalid) != 1 else ''}")
+    if pager is not None and pager.start > 0:
+        invalid = []  # listed on the first page
     parts = [Markup('<div class="head"><div><h1>My flows</h1><p class="lede">{}</p></div>'
                     '</div>').format(" · ".join(counts))]
     if store_error:
@@ -117,11 +141,15 @@ def flows_body(flows: list[dict[str, Any]], last_runs: dict[str, RunRecord | Non
             schedule=_schedule_cell(flow, now),
             last=_last_run_cell(flow, last_runs.get(name), links, now, not store_error),
             actions=join(actions)))
+    nav = _flows_pager(pager) if paged and pager is not None else Markup("")
     if rows:
         parts.append(Markup(
             '<div class="card"><table><thead><tr><th>Flow</th><th>Schedule</th>'
             '<th>Last run</th><th><span class="sr">Actions</span></th></tr></thead>'
-            '<tbody>{}</tbody></table></div>').format(join(rows)))
+            '<tbody>{}</tbody></table>{}</div>').format(join(rows), nav))
+    elif total:
+        parts.append(Markup('<div class="card"><p class="empty">No more flows.</p>{}</div>'
+                            ).format(nav))
     else:
         parts.append(Markup('<div class="card"><p class="empty">No valid flows in the '
                             'flows folder.</p></div>'))
@@ -133,6 +161,14 @@ def flows_body(flows: list[dict[str, Any]], last_runs: dict[str, RunRecord | Non
             '</span></div><ul class="card-body invalid-list">{}</ul></div>').format(
             icon("Failed", "Invalid"), join(items)))
     return join(parts)
+
+
+def _flows_pager(pager: FlowsPager) -> Markup:
+    first = (Markup('<a href="{}">« First flows</a>').format(pager.first_href)
+             if pager.first_href else Markup('<span class="muted">By name</span>'))
+    more = (Markup('<a class="more" rel="next" href="{}">More flows »</a>').format(
+        pager.next_href) if pager.next_href else Markup(""))
+    return Markup('<div class="pager">{}{}</div>').format(first, more)
 
 
 def _invalid_item(flow: dict[str, Any]) -> Markup:

@@ -12,6 +12,15 @@ Run index (same table, its own partitions, one tiny row per run):
 It maps a run id to its run row key, so `get_run` is two point reads. Escaped keys
 never hold ':', so an index partition can never be a flow's partition.
 
+Latest-run index (same table, one partition of its own, one row per flow):
+    PartitionKey = "latest:", RowKey = escaped flow name
+It holds the summary of the flow's newest run (by start), kept by every run write,
+so "the last run of every flow" is one partition query, not one query per flow.
+A row `RowKey = ":complete"` in that partition says every run of the table is in the
+index (written when the store creates the table, or after a one-time backfill of a
+table written before the index existed); escaped keys never hold ':', so it is
+never a flow's row.
+
 Steps (table `FlowRunSteps`):
     PartitionKey = escaped run id
     RowKey       = f"{execution order:06d}_{escaped step path}"
@@ -32,12 +41,16 @@ from typing import Any
 from shared.errors import InvalidQuery
 
 __all__ = [
+    "LATEST_COMPLETE",
+    "LATEST_PARTITION",
     "MAX_TICKS",
     "decode_token",
     "encode_token",
     "escape_key",
     "flow_partition_key",
     "index_partition_key",
+    "latest_row_key",
+    "newer_or_same",
     "older_than_row_key",
     "run_row_key",
     "step_partition_key",
@@ -118,6 +131,24 @@ def older_than_row_key(moment: datetime) -> str:
 
 def index_partition_key(run_id: str) -> str:
     return f"id:{_bounded(run_id)}"
+
+
+#: The latest-run index's partition: holds ':' so it is never a flow's partition, and
+#: does not start with "id:" so it is never a run id's index partition.
+LATEST_PARTITION = "latest:"
+#: The row saying the index is complete (holds ':': never a flow's row key).
+LATEST_COMPLETE = ":complete"
+
+
+def latest_row_key(flow: str) -> str:
+    return _bounded(flow)
+
+
+def newer_or_same(run_key: str, than: str | None) -> bool:
+    """Whether the run with row key *run_key* replaces the one with row key *than* as
+    its flow's newest run: it started later (a smaller inverted-ticks key), or it is
+    the same run (a finish after its start). Always True when there is none yet."""
+    return than is None or run_key <= than
 
 
 def step_partition_key(run_id: str) -> str:

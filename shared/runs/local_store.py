@@ -6,6 +6,11 @@ Table Storage store, so either can stand in for the other: newest first by the
 inverted-ticks row key, the continuation token is an opaque string holding the last
 row key returned, lists leave out the trigger body.
 
+The latest-run index is a table `latest` (flow, row key of its newest run), kept in
+the same transaction as each run write, so `last_runs` is one join however many
+flows and runs there are. A file written before the index existed gets it filled
+from its runs when the table is created.
+
 Thread-safe: each call opens its own connection, and writes in this process take a
 lock (SQLite's own locking covers other processes, with a busy timeout).
 
@@ -80,13 +85,32 @@ CREATE TABLE IF NOT EXISTS steps (
 ) WITHOUT ROWID;
 """
 
+#: The latest-run index, created with its entries (each flow's newest run) in one
+#: transaction, so a file written before the index existed gets a complete one.
+_LATEST_SCHEMA = ("CREATE TABLE latest (flow TEXT NOT NULL PRIMARY KEY,"
+                  " row_key TEXT NOT NULL) WITHOUT ROWID")
+_BACKFILL_LATEST = ("INSERT INTO latest (flow, row_key)"
+                    " SELECT flow, min(row_key) FROM runs GROUP BY flow")
+
+#: Keep the index on a run write: a run that started later (a smaller row key)
+#: replaces the flow's entry; the same run or an older one leaves it.
+_PUT_LATEST = ("INSERT INTO latest (flow, row_key) VALUES (:flow, :row_key)"
+               " ON CONFLICT (flow) DO UPDATE SET row_key = excluded.row_key"
+               " WHERE excluded.row_key < latest.row_key")
+
+#: Flows named in one `IN (...)` of `last_runs`; more are filtered after the read
+#: (well below SQLite's bound-parameter limit on every build).
+_MAX_IN = 500
+
 #: SQLite errors that come from the disk under STATE_DIR, not from the query.
 _DISK_ERRORS = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR",
                 "SQLITE_PERM")
 
-_LIST_COLUMNS = ("run_id, flow, status, trigger, started_at, ended_at, duration_ms, "
-                 "failing_step, error_code, error_message, error_hint, resubmitted_from, "
-                 "step_count, trigger_body_truncated")
+_COLUMNS = ("run_id", "flow", "status", "trigger", "started_at", "ended_at", "duration_ms",
+            "failing_step", "error_code", "error_message", "error_hint", "resubmitted_from",
+            "step_count", "trigger_body_truncated")
+_LIST_COLUMNS = ", ".join(_COLUMNS)
+_JOINED_COLUMNS = ", ".join(f"r.{c}" for c in _COLUMNS)
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -127,6 +151,21 @@ def _step_from_row(row: sqlite3.Row) -> StepRecord:
     )
 
 
+def _create_latest(conn: sqlite3.Connection) -> None:
+    """The latest-run index, filled from the runs, unless the file has it already."""
+    conn.isolation_level = None  # explicit transaction: DDL and backfill together
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'latest'"
+                        ).fetchone() is None:
+            conn.execute(_LATEST_SCHEMA)
+            conn.execute(_BACKFILL_LATEST)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 class LocalRunStore(RunStoreBase):
     """`RunStore` in a SQLite file at *path* (created with its folder on first use)."""
 
@@ -157,6 +196,7 @@ class LocalRunStore(RunStoreBase):
                         with closing(sqlite3.connect(self.path, timeout=30)) as conn:
                             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait
                             conn.executescript(_SCHEMA)
+                            _create_latest(conn)
                         self._ready = True
             with closing(sqlite3.connect(self.path, timeout=30)) as conn:
                 conn.row_factory = sqlite3.Row
@@ -170,9 +210,12 @@ class LocalRunStore(RunStoreBase):
                 f"{exc} ({self.path}: STATE_DIR must be a writable folder with free "
                 "space)") from exc
 
-    def _write(self, sql: str, values: dict[str, Any]) -> None:
+    def _write(self, sql: str, values: dict[str, Any], *also: str) -> None:
+        """*sql* and then each of *also* with the same *values*, in one transaction."""
         with self._write_lock, self._connect() as conn:
             conn.execute(sql, values)
+            for more in also:
+                conn.execute(more, values)
 
     # -- writes ----------------------------------------------------------------
 
@@ -202,6 +245,7 @@ class LocalRunStore(RunStoreBase):
                 "trigger_body": body,
                 "trigger_body_truncated": int(truncated),
             },
+            _PUT_LATEST,
         )
 
     def start_run(self, run: RunResult) -> None:
@@ -252,6 +296,17 @@ class LocalRunStore(RunStoreBase):
         token = encode_token(flow, request.token_status, rows[-1]["row_key"]) if more else None
         return RunPage(items, token)
 
+    def _latest(self, flows: list[str] | None) -> list[RunRecord]:
+        sql = (f"SELECT {_JOINED_COLUMNS} FROM latest l"
+               " JOIN runs r ON r.flow = l.flow AND r.row_key = l.row_key")
+        values: list[str] = []
+        if flows is not None and len(flows) <= _MAX_IN:
+            sql += f" WHERE l.flow IN ({', '.join('?' * len(flows))})"
+            values = flows
+        with self._connect() as conn:
+            rows = conn.execute(sql, values).fetchall()
+        return [_run_from_row(row, with_body=False) for row in rows]
+
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         with self._connect() as conn:
             row = conn.execute("SELECT * FROM runs WHERE run_id = ? AND flow = ?",
@@ -281,4 +336,8 @@ class LocalRunStore(RunStoreBase):
                                  [(r["flow"], r["row_key"]) for r in rows])
             deleted += len(rows)
             if len(rows) < page_size:
-                return deleted
+                break
+        # Index entries of the runs gone (a flow's newest run went: all its runs did).
+        with self._write_lock, self._connect() as conn:
+            conn.execute("DELETE FROM latest WHERE row_key >= ?", (bound,))
+        return deleted

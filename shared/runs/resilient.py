@@ -51,7 +51,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -430,6 +430,9 @@ class ResilientStore:
 
     def last_run(self, flow: str) -> RunRecord | None:
         return self._read(lambda: self.inner.last_run(flow))
+
+    def last_runs(self, flows: Sequence[str] | None = None) -> dict[str, RunRecord]:
+        return self._read(lambda: self.inner.last_runs(flows))
 
     def delete_older_than(self, cutoff: datetime, *, page_size: int = 100) -> int:
         return self._read(lambda: self.inner.delete_older_than(cutoff, page_size=page_size))

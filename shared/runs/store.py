@@ -3,7 +3,9 @@
 Every run is written three ways while it happens: `start_run` (status Running),
 `record_step` for each step as it ends, and `finish_run` with the final status.
 Readers (the API's run history, `last_run` for the CLI, resubmit) only see the
-records below, never the stores' rows.
+records below, never the stores' rows. The writes also keep a latest-run index (one
+entry per flow), so `last_runs` answers "the last run of every flow" (the flow
+list) in one query however many flows there are.
 
 A record still `Running` whose start is older than the whole-run deadline is read
 back as `Abandoned` (the host killed the run, or the process died): that status is
@@ -14,6 +16,7 @@ No I/O here; implementations live in `table_store.py` and `local_store.py`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -150,6 +153,12 @@ class RunStore(Protocol):
 
     def last_run(self, flow: str) -> RunRecord | None:
         """The newest run of *flow*, or None."""
+        ...
+
+    def last_runs(self, flows: Sequence[str] | None = None) -> dict[str, RunRecord]:
+        """The newest run of each of *flows* by flow name (of every flow that has runs
+        when None), read from the latest-run index in one query; flows without runs
+        are left out. Each record is what `last_run` answers for its flow."""
         ...
 
     def delete_older_than(self, cutoff: datetime, *, page_size: int = 100) -> int:

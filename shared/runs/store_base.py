@@ -1,7 +1,8 @@
 """What the two run stores (`TableRunStore`, `LocalRunStore`) do alike, written once:
-the clock and the Abandoned-on-read rule, `last_run`, the context manager, and
-checking a `list_runs` call (page size, status filter, continuation token) before
-each store turns it into its own query.
+the clock and the Abandoned-on-read rule, `last_run` and `last_runs` (each store reads
+its own latest-run index), the context manager, and checking a `list_runs` call (page
+size, status filter, continuation token) before each store turns it into its own
+query.
 
 No I/O here; the stores subclass `RunStoreBase`.
 """
@@ -9,7 +10,7 @@ No I/O here; the stores subclass `RunStoreBase`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
@@ -43,7 +44,7 @@ class ListRequest:
 
 class RunStoreBase(ABC):
     """The shared half of a `RunStore`: subclasses write and read their own storage
-    (`start_run`, `record_step`, `finish_run`, `_list_page`, `get_run`,
+    (`start_run`, `record_step`, `finish_run`, `_list_page`, `_latest`, `get_run`,
     `delete_older_than`) and release it in `close`."""
 
     #: What the store keeps in a continuation token as the position to go on from.
@@ -106,3 +107,17 @@ class RunStoreBase(ABC):
     def last_run(self, flow: str) -> RunRecord | None:
         page = self.list_runs(flow, top=1)
         return page.items[0] if page.items else None
+
+    def last_runs(self, flows: Sequence[str] | None = None) -> dict[str, RunRecord]:
+        wanted = None if flows is None else list(dict.fromkeys(flows))
+        if wanted is not None and not wanted:
+            return {}
+        now = self._now()
+        keep = None if wanted is None else set(wanted)
+        return {record.flow: self._shown(record, now) for record in self._latest(wanted)
+                if keep is None or record.flow in keep}
+
+    @abstractmethod
+    def _latest(self, flows: list[str] | None) -> list[RunRecord]:
+        """The latest-run index's records of *flows* (a non-empty list without
+        duplicates; None: all), in one query; it may also return other flows'."""

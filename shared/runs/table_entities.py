@@ -1,12 +1,14 @@
 """Table Storage entities for the run store: a run (`RunResult`) and its steps to the
 entities `TableRunStore` writes, and the entities it reads back to records.
 
-Three kinds of entity (key layout: see `keys.py`):
+Four kinds of entity (key layout: see `keys.py`):
 
 - a run row in `FlowRuns` (partition: the flow; row: inverted start ticks + run id),
   the trigger body in `TriggerBody0..n` chunks (see `records.py` for the limits);
 - an index row in `FlowRuns` (partition: `id:<run id>`; row: the flow) pointing at
   the run row, so `get_run` is two point reads;
+- a latest row in `FlowRuns` (partition: `latest:`; row: the flow): the list columns
+  of the flow's newest run and its run row key, so `last_runs` is one query;
 - a step row in `FlowRunSteps` (partition: the run id; row: execution order + path).
 
 No I/O and no Azure SDK here.
@@ -19,8 +21,11 @@ from typing import Any
 
 from shared.results import RunResult, RunStatus, StepResult, StepStatus
 from shared.runs.keys import (
+    LATEST_COMPLETE,
+    LATEST_PARTITION,
     flow_partition_key,
     index_partition_key,
+    latest_row_key,
     run_row_key,
     step_partition_key,
     step_row_key,
@@ -37,8 +42,11 @@ from shared.runs.records import (
 from shared.runs.store import RunRecord, StepRecord
 
 __all__ = [
+    "LATEST_COLUMNS",
     "LIST_COLUMNS",
     "index_entity",
+    "latest_complete_entity",
+    "latest_entity",
     "run_entity",
     "run_from_entity",
     "step_entity",
@@ -51,6 +59,9 @@ LIST_COLUMNS = [
     "DurationMs", "FailingStep", "ErrorCode", "ErrorMessage", "ErrorHint", "ResubmittedFrom",
     "StepCount", "TriggerBodyTruncated",
 ]
+
+#: Columns `last_runs` reads: a latest row's run columns, its kind and run row key.
+LATEST_COLUMNS = [*LIST_COLUMNS, "Kind", "RunRowKey"]
 
 
 def run_entity(run: RunResult) -> dict[str, Any]:
@@ -93,6 +104,24 @@ def index_entity(run_row: dict[str, Any]) -> dict[str, Any]:
         "Kind": "index",
         "RunRowKey": run_row["RowKey"],
     }
+
+
+def latest_entity(run_row: dict[str, Any]) -> dict[str, Any]:
+    """The latest row that makes *run_row* (a run row, as written or as read back) its
+    flow's newest run: the run row's list columns, without the trigger body."""
+    entity = {name: run_row[name] for name in LIST_COLUMNS[2:] if name in run_row}
+    entity.update({
+        "PartitionKey": LATEST_PARTITION,
+        "RowKey": latest_row_key(str(run_row["Flow"])),
+        "Kind": "latest",
+        "RunRowKey": run_row["RowKey"],
+    })
+    return entity
+
+
+def latest_complete_entity() -> dict[str, Any]:
+    """The row saying every run of the table is in the latest-run index."""
+    return {"PartitionKey": LATEST_PARTITION, "RowKey": LATEST_COMPLETE, "Kind": "marker"}
 
 
 def step_entity(run: RunResult, step: StepResult) -> dict[str, Any]:

@@ -8,7 +8,15 @@ so replaying a write is harmless.
 Reads never scan to build a page: `list_runs` is one partition range query with the
 service's own `$top` and continuation (a status filter may need another request
 when the service returns a short page), `get_run` is two point reads plus the run's
-own step partition. Lists leave out the trigger body (`$select`); `get_run` has it.
+own step partition, `last_runs` is one query of the latest-run partition (a request
+per 1,000 flows). Lists leave out the trigger body (`$select`); `get_run` has it.
+
+The latest-run index (one row per flow, see `keys.py`) is written after the run
+row, replaced only by a run that started later (or the same run): the row's ETag
+makes two writers take turns, so an older run finishing late, or replayed from the
+spool, never hides a newer one. This process remembers the ETag it last wrote, so a
+write usually costs one request more, not two. A table from before the index gets
+it filled once, by the first `last_runs` (one pass over the runs).
 
 Entities (what a run and its steps look like in the tables) are built and read in
 `table_entities.py`; what both stores share is in `store_base.py`. The Azure SDKs
@@ -17,17 +25,23 @@ are imported inside functions: importing this module is cheap.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.results import RunResult, StepResult, utc_now
 from shared.runs.keys import (
+    LATEST_COMPLETE,
+    LATEST_PARTITION,
     encode_token,
     flow_partition_key,
     index_partition_key,
+    latest_row_key,
+    newer_or_same,
     older_than_row_key,
     step_partition_key,
 )
@@ -35,8 +49,11 @@ from shared.runs.records import as_utc
 from shared.runs.store import RunPage, RunRecord, StepRecord
 from shared.runs.store_base import MAX_PAGE, ListRequest, RunStoreBase
 from shared.runs.table_entities import (
+    LATEST_COLUMNS,
     LIST_COLUMNS,
     index_entity,
+    latest_complete_entity,
+    latest_entity,
     run_entity,
     run_from_entity,
     step_entity,
@@ -45,9 +62,14 @@ from shared.runs.table_entities import (
 
 __all__ = ["TableRunStore"]
 
+log = logging.getLogger("shared.runs")
+
 RUNS_TABLE = "FlowRuns"
 STEPS_TABLE = "FlowRunSteps"
 _BATCH = 100  # entities in one entity-group transaction
+#: Turns a latest-row write takes when other writers keep changing the row; past
+#: them it fails as transient (the resilient wrapper retries or spools it).
+_LATEST_TRIES = 20
 
 #: Client defaults: a few quick retries inside the SDK, bounded timeouts. The
 #: resilient wrapper retries again and spools, so long SDK back-offs only hurt.
@@ -87,6 +109,10 @@ class TableRunStore(RunStoreBase):
         self.steps_table = f"{table_prefix}{STEPS_TABLE}"
         self._ready = False
         self._lock = threading.Lock()
+        #: Latest row key -> (run row key it holds, its ETag), as this process last
+        #: wrote or read it (a hint: a stale ETag costs one refused write and a read).
+        self._latest_seen: dict[str, tuple[str | None, str]] = {}
+        self._latest_lock = threading.Lock()
         self._runs = service.get_table_client(self.runs_table)
         self._steps = service.get_table_client(self.steps_table)
 
@@ -140,8 +166,17 @@ class TableRunStore(RunStoreBase):
         with self._lock:
             if self._ready and not force:
                 return
-            self._service.create_table_if_not_exists(self.runs_table)
+            from azure.core.exceptions import ResourceExistsError
+
+            try:
+                self._service.create_table(self.runs_table)
+            except ResourceExistsError:
+                pass
+            else:  # a new table: every run it will hold goes through the index
+                self._runs.upsert_entity(latest_complete_entity())
             self._service.create_table_if_not_exists(self.steps_table)
+            with self._latest_lock:
+                self._latest_seen.clear()
             self._ready = True
 
     def _call(self, operation: Callable[[], Any]) -> Any:
@@ -168,6 +203,7 @@ class TableRunStore(RunStoreBase):
         entity = run_entity(run)
         self._upsert(self._runs, index_entity(entity))  # index first: no orphan run
         self._upsert(self._runs, entity)
+        self._call(lambda: self._put_latest(entity))
 
     def record_step(self, run: RunResult, step: StepResult) -> None:
         self._upsert(self._steps, step_entity(run, step))
@@ -178,6 +214,62 @@ class TableRunStore(RunStoreBase):
         entity = run_entity(run)
         self._upsert(self._runs, index_entity(entity))
         self._upsert(self._runs, entity)
+        self._call(lambda: self._put_latest(entity))
+
+    def _put_latest(self, run_row: dict[str, Any]) -> None:
+        """Make *run_row* (a run row) its flow's latest row, unless a run that started
+        later holds it. The row is replaced only if unchanged since it was read (or
+        since this process wrote it), so concurrent writers never lose the newest."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import (
+            ResourceExistsError,
+            ResourceModifiedError,
+            ResourceNotFoundError,
+        )
+        from azure.data.tables import UpdateMode
+
+        entity = latest_entity(run_row)
+        key, run_key = entity["RowKey"], str(entity["RunRowKey"])
+        with self._latest_lock:
+            known = self._latest_seen.get(key)
+        for _ in range(_LATEST_TRIES):
+            if known is None:
+                try:
+                    current = self._runs.get_entity(LATEST_PARTITION, key, select=["RunRowKey"])
+                except ResourceNotFoundError as exc:
+                    if _table_missing(exc):
+                        raise
+                    try:
+                        written = self._runs.create_entity(entity)
+                    except ResourceExistsError:
+                        continue  # another writer created it first: read theirs
+                    self._remember_latest(key, run_key, written.get("etag"))
+                    return
+                held = current.get("RunRowKey")
+                known = (str(held) if held else None, str(current.metadata["etag"]))
+                self._remember_latest(key, known[0], known[1])
+            if not newer_or_same(run_key, known[0]):
+                return  # a run that started later holds the row
+            try:
+                written = self._runs.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=known[1],
+                    match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError) as exc:
+                if _table_missing(exc):
+                    raise
+                known = None  # changed (or deleted) since: read it again
+                continue
+            self._remember_latest(key, run_key, written.get("etag"))
+            return
+        raise TimeoutError(f"the latest run of flow {run_row.get('Flow')!r} kept changing "
+                           f"under {_LATEST_TRIES} tries to record run {run_row.get('RunId')}")
+
+    def _remember_latest(self, key: str, run_key: str | None, etag: Any) -> None:
+        with self._latest_lock:
+            if etag:
+                self._latest_seen[key] = (run_key, str(etag))
+            else:
+                self._latest_seen.pop(key, None)
 
     # -- reads -----------------------------------------------------------------
 
@@ -215,6 +307,47 @@ class TableRunStore(RunStoreBase):
         entities, token = self._call(fetch)
         items = [self._shown(run_from_entity(e), request.now) for e in entities]
         return RunPage(items, encode_token(flow, request.token_status, token))
+
+    def _latest(self, flows: list[str] | None) -> list[RunRecord]:
+        query = "PartitionKey eq @pk"
+        parameters: dict[str, Any] = {"pk": LATEST_PARTITION}
+        if flows is not None:  # the rows from the first flow's to the last's
+            keys = sorted(latest_row_key(flow) for flow in flows)
+            # (The SDK finds @names between spaces: keep them off the brackets.)
+            query += " and (RowKey eq @done or (RowKey ge @low and RowKey le @high ) )"
+            parameters.update(done=LATEST_COMPLETE, low=keys[0], high=keys[-1])
+
+        def fetch() -> list[dict[str, Any]]:
+            return list(self._runs.query_entities(
+                query, parameters=parameters, select=LATEST_COLUMNS,
+                results_per_page=MAX_PAGE))
+
+        entities = self._call(fetch)
+        if not any(e.get("RowKey") == LATEST_COMPLETE for e in entities):
+            self._call(self._fill_latest)
+            entities = self._call(fetch)
+        return [run_from_entity(e) for e in entities if e.get("Kind") == "latest"]
+
+    def _fill_latest(self) -> None:
+        """Put each flow's newest run in the latest-run index, then mark it complete:
+        once, for a table written before the index existed (one pass over its runs)."""
+        from azure.data.tables import UpdateMode
+
+        started = time.monotonic()
+        newest: dict[str, dict[str, Any]] = {}
+        runs = 0
+        for entity in self._runs.query_entities(
+                "Kind eq @kind", parameters={"kind": "run"}, select=LIST_COLUMNS,
+                results_per_page=MAX_PAGE):
+            runs += 1
+            held = newest.get(entity["PartitionKey"])
+            if held is None or str(entity["RowKey"]) < str(held["RowKey"]):
+                newest[entity["PartitionKey"]] = dict(entity)
+        for entity in newest.values():
+            self._put_latest(entity)
+        self._runs.upsert_entity(latest_complete_entity(), mode=UpdateMode.REPLACE)
+        log.info("run store: latest-run index of %s filled with %d flows from %d runs in "
+                 "%.1f s", self.runs_table, len(newest), runs, time.monotonic() - started)
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -267,7 +400,27 @@ class TableRunStore(RunStoreBase):
                 self._runs.delete_entity(index_partition_key(run_id), entity["PartitionKey"])
                 self._runs.delete_entity(entity["PartitionKey"], entity["RowKey"])
                 deleted += 1
+        self._delete_latest_older_than(older_than_row_key(as_utc(cutoff)))
         return deleted
+
+    def _delete_latest_older_than(self, bound: str) -> None:
+        """Latest rows of runs the cleanup deleted (a flow's newest run went, so all its
+        runs did); a row a newer run replaced meanwhile stays (its ETag changed)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        for entity in list(self._runs.query_entities(
+                "PartitionKey eq @pk and Kind eq @kind and RunRowKey ge @bound",
+                parameters={"pk": LATEST_PARTITION, "kind": "latest", "bound": bound},
+                select=["PartitionKey", "RowKey"])):
+            try:
+                self._runs.delete_entity(entity["PartitionKey"], entity["RowKey"],
+                                         etag=entity.metadata["etag"],
+                                         match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass
+            with self._latest_lock:
+                self._latest_seen.pop(str(entity["RowKey"]), None)
 
     def _delete_steps(self, run_id: str) -> None:
         keys = [{"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"]}
