@@ -135,8 +135,8 @@ def render_value(value: Any, context: dict[str, Any], *, field: str, html: bool 
 
 
 def _render_string(text: str, context: dict[str, Any], field: str, html: bool) -> Any:
-    if not has_template(text):
-        return text
+    if not has_template(text):  # the flow author's own HTML is trusted as written
+        return Markup(text) if html else text
     try:
         single = _SINGLE_EXPRESSION.match(text)
         if single:
