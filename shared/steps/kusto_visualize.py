@@ -5,7 +5,7 @@ the chart or table as a file, and the full result as CSV."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +17,7 @@ from ..render.capture import RenderCapture
 from ..render.report import deep_link, report_document, report_html
 from ..render.table import html_table
 from .base import StepContext, StepOutcome
+from .kusto_checks import kusto_text_checker
 from .kusto_common import ChartFields, QueryText, VisualKustoStep, kusto_request
 from .registry import Action
 
@@ -134,15 +135,9 @@ def unsupported_render_note(visualization: Any) -> str:
             f"table. Reports draw {', '.join(DRAWN_RENDERS)}.")
 
 
-def check_visualize(step: KustoVisualizeStep) -> Iterator[tuple[str, str]]:
-    from .kusto_checks import check_kusto_text
-
-    return check_kusto_text(step, step.query, "query")
-
-
 ACTION = Action(
     KustoVisualizeStep, run_visualize, title="Run query and visualize results",
-    check=check_visualize,
+    check=kusto_text_checker("query"),
     fields_doc="the fields of `kusto.query`, plus `chart` (`table`, `pie`, `timechart`, "
                "`bar`, `column`, `line`, `area`, `scatter`, `auto` = the query's own "
                "`render`), `title`, `x`, `y`, `series`, `max_table_rows` (100)",
