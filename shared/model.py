@@ -14,11 +14,11 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    ValidationError,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
