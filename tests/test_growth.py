@@ -263,7 +263,8 @@ def test_the_last_page_goes_back_to_the_first_and_bad_paging_answers_400(
         last, params = page, more_link(page)
     assert pages_seen == 3
     assert len(shown_flows(last)) == 200 and "First flows" in last
-    assert "top=400" in html.unescape(re.search(r'href="([^"]+)">« First flows', last)[1])
+    first = re.search(r'href="([^"]+)">« First flows', last)
+    assert first is not None and "top=400" in html.unescape(first[1])
 
     for bad in ({"top": "0"}, {"top": "lots"}, {"top": "1001"}, {"continuation": "%%%"},
                 {"continuation": "eyJmIjoieCIsInMiOm51bGwsInAiOiJ4In0"}):  # a runs token
