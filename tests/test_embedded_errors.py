@@ -180,8 +180,8 @@ def test_a_value_of_the_wrong_type_is_named_in_kusto_types(backend: EmbeddedBack
 def test_a_syntax_error_keeps_the_parsers_words_with_its_place(
         backend: EmbeddedBackend) -> None:
     text = refusal(backend, "StormEvents | where State == 'TEXAS' |")
-    assert "Syntax error: SYN0002: extraneous input '|' expecting end of query or ';' " \
-           "(line 1, column 38)" in text
+    assert "Syntax error: SYN0002: could not parse KQL at line 1, column 38: extraneous " \
+           "input '|' expecting end of query or ';'" in text
 
 
 def test_an_operator_the_engine_lacks_is_named_as_written(backend: EmbeddedBackend) -> None:

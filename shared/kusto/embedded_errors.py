@@ -41,7 +41,7 @@ from ..errors import KustoQueryError
 __all__ = ["ConnectionView", "EngineView", "query_error"]
 
 _PREFIX = "query failed: "
-_NOT_RETRIED = "query errors are not retried"
+_NOT_RETRIED = "it was not retried"
 #: At most this many names are listed (a wide table would drown the message).
 _MAX_LISTED = 40
 
@@ -515,8 +515,8 @@ def _syntax(kql: str, exc: Any) -> KustoQueryError:
     diagnostics = list(getattr(exc, "diagnostics", []) or [])
     if not diagnostics:
         return KustoQueryError(_PREFIX + "Syntax error: SYN0002: "
-                               + (_scrub(str(exc)) or "the query could not be parsed"),
-                               hint="fix the KQL's syntax; " + _NOT_RETRIED)
+                               + (_scrub(str(exc)) or "could not parse KQL"),
+                               hint="fix the KQL; " + _NOT_RETRIED)
     first = diagnostics[0]
     text = str(first.message)
     expecting = re.search(r"expecting \{(.*)\}$", text)
@@ -529,12 +529,13 @@ def _syntax(kql: str, exc: Any) -> KustoQueryError:
             text = text[:expecting.start()] + "expecting " + " or ".join(words)
     text = text.replace("<EOF>", "end of query")
     offset = _offset(kql, first.span.line, first.span.column)
-    place = _place(kql, offset) if offset is not None else None
+    place = f" at {_place(kql, offset)}" if offset is not None else ""
     more = len(diagnostics) - 1
-    tail = f"({more} more syntax error{'s' if more > 1 else ''} after it)" if more else ""
+    tail = f" ({more} more syntax error{'s' if more > 1 else ''} after it)" if more else ""
+    # The parser's own words ("could not parse KQL"), its place counted from 1.
     return KustoQueryError(
-        _PREFIX + _sentence("Syntax error: SYN0002: " + text, place, tail),
-        hint="fix the KQL's syntax at that place; " + _NOT_RETRIED)
+        _PREFIX + f"Syntax error: SYN0002: could not parse KQL{place}: {text}{tail}",
+        hint="fix the KQL; " + _NOT_RETRIED)
 
 
 _KUSTO_TYPES = {
