@@ -665,6 +665,15 @@ def query_error(exc: BaseException, kql: str,
                 view: EngineView | None = None) -> KustoQueryError:
     """The `KustoQueryError` for *exc* (a duckdb or duckdb-kql error raised running the
     KQL *kql*), worded as Kusto would, with no SQL in it."""
+    try:
+        return _translate(exc, kql, view)
+    except Exception:  # a rewrite that trips on an odd query still answers, in words
+        return KustoQueryError(
+            _PREFIX + (_scrub(str(exc)) or "the embedded engine could not run the query"),
+            hint="fix the KQL; " + _NOT_RETRIED)
+
+
+def _translate(exc: BaseException, kql: str, view: EngineView | None) -> KustoQueryError:
     import duckdb_kql
 
     if isinstance(exc, duckdb_kql.KqlSyntaxError):
