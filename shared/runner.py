@@ -26,16 +26,22 @@ from collections import ChainMap
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from . import expressions
 from .errors import KustoFlowsError, RequestTimeout, RunTimedOut, SideEffectUncertain
-from .model import Flow, StepModel
 from .outputs import json_safe
-from .resources import Resources
 from .results import RunResult, RunStatus, StepError, StepResult, StepStatus, new_run_id
 from .state import JournalEntry, StateStoreUnavailable
 from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext, StepWaiting
+
+if TYPE_CHECKING:
+    from . import expressions
+    from .model import Flow, StepModel
+    from .resources import Resources
+else:  # Jinja2 is imported when a run renders its first template, not at start-up
+    from .lazy import lazy_module
+
+    expressions = lazy_module("shared.expressions")
 
 __all__ = ["Journal", "RunObserver", "Runner", "Trigger"]
 

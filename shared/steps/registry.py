@@ -8,26 +8,29 @@ the README's action table, and each action's executor for the runner.
 
 A registry is an immutable value: `with_actions` gives a new one with more actions
 (the tests add an action of their own that way), so nothing global is patched.
+
+Nothing is built before it is needed: the models (`step_union`, `flow_model`) on first
+use, and for a registry made from a function (the product's `REGISTRY`) the actions
+too, so importing `shared.steps` costs neither the action modules nor pydantic's model
+building; the Functions app starts from cached flow files without them.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, Union, get_args
 
-from pydantic import Field, create_model
-
-from ..model import Flow, Nested, OnFailure, StepModel
-
 if TYPE_CHECKING:
+    from ..model import Flow, StepModel
     from .base import StepContext, StepOutcome
 
 __all__ = ["Action", "ActionRegistry", "Checker", "Executor"]
 
-S = TypeVar("S", bound=StepModel)
+S = TypeVar("S", bound="StepModel")
 
 #: What runs a step: its model instance, its rendered inputs, its context.
 Executor = Callable[[S, Mapping[str, Any], "StepContext"], "StepOutcome"]
@@ -66,6 +69,10 @@ def _with_registry_steps(model: type[S]) -> type[S]:
     """*model* itself, or for a container (a field marked `Nested`) a subclass whose
     nested steps are a forward reference to the registry's union, resolved when the
     registry rebuilds it: each registry reads nested steps with its own actions."""
+    from pydantic import create_model
+
+    from ..model import Nested
+
     nested = {name: info for name, info in model.model_fields.items()
               if model.field_role(name) == "nested"}
     if not nested:
@@ -77,15 +84,50 @@ def _with_registry_steps(model: type[S]) -> type[S]:
 
 
 class ActionRegistry:
-    def __init__(self, actions: Iterable[Action[Any]]) -> None:
-        self._actions: dict[str, Action[Any]] = {}
+    def __init__(self, actions: Iterable[Action[Any]] | Callable[[], Iterable[Action[Any]]],
+                 ) -> None:
+        """A registry of *actions*; given a function instead, it is called on first use
+        (importing the action modules is left until a flow is read or run)."""
+        self._source = actions
+        self._lock = threading.RLock()
+        if not callable(actions):
+            self._actions = self._by_name(actions)
+
+    @staticmethod
+    def _by_name(actions: Iterable[Action[Any]]) -> dict[str, Action[Any]]:
+        found: dict[str, Action[Any]] = {}
         for action in actions:
-            if action.name in self._actions:
+            if action.name in found:
                 raise ValueError(f"action '{action.name}' is registered twice")
-            self._actions[action.name] = action
+            found[action.name] = action
+        return found
+
+    @cached_property
+    def _actions(self) -> dict[str, Action[Any]]:
+        source = self._source
+        assert callable(source)  # otherwise set in __init__
+        with self._lock:
+            return self._by_name(source())
+
+    @cached_property
+    def _models(self) -> tuple[Any, type[Flow], dict[type[StepModel], Action[Any]]]:
+        with self._lock:  # built once, even when two threads read the first flows at once
+            return self._build_models()
+
+    @property
+    def step_union(self) -> Any:
+        """The discriminated union of the registered step models (built on first use)."""
+        return self._models[0]
+
+    @property
+    def flow_model(self) -> type[Flow]:
+        """The model a flow file is read with (built on first use)."""
+        return self._models[1]
+
+    @property
+    def _by_concrete(self) -> dict[type[StepModel], Action[Any]]:
         # The class steps are read as (a container's registry subclass) -> its action.
-        self._by_concrete: dict[type[StepModel], Action[Any]] = {}
-        self.step_union, self.flow_model = self._build_models()
+        return self._models[2]
 
     def with_actions(self, *actions: Action[Any]) -> ActionRegistry:
         return ActionRegistry([*self._actions.values(), *actions])
@@ -119,14 +161,19 @@ class ActionRegistry:
 
     # ----------------------------------------------------------------- models
 
-    def _build_models(self) -> tuple[Any, type[Flow]]:
+    def _build_models(self) -> tuple[Any, type[Flow], dict[type[StepModel], Action[Any]]]:
+        from pydantic import Field, create_model
+
+        from ..model import Flow, Nested, OnFailure
+
         members: list[type[StepModel]] = []
         containers: list[type[StepModel]] = []
+        by_concrete: dict[type[StepModel], Action[Any]] = {}
         for action in self._actions.values():
             model = _with_registry_steps(action.model)
             if model is not action.model:
                 containers.append(model)
-            self._by_concrete[model] = action
+            by_concrete[model] = action
             members.append(model)
         # A union made at run time from the registered models: only pydantic reads it.
         union: Any = Annotated[Union[tuple(members)],  # noqa: UP007
@@ -141,7 +188,7 @@ class ActionRegistry:
                                   on_failure=(on_failure | None, Field(
                                       None, description=Flow.model_fields["on_failure"]
                                       .description)))
-        return union, flow_model
+        return union, flow_model, by_concrete
 
     def json_schema(self) -> dict[str, Any]:
         schema = self.flow_model.model_json_schema(by_alias=True)
