@@ -59,7 +59,9 @@ class Progress:
         depth = "  " * step.path.count(".")
         line = (f"  {depth}{STEP_ICONS[step.status]} {step.path} {step.status} "
                 f"in {step.duration_ms:,.0f} ms")
-        self._say(line + (f": {step.summary}" if step.summary else ""))
+        # A failed step's summary is its error message, printed on the line below.
+        repeats = step.error is not None and step.summary == step.error.message
+        self._say(line + (f": {step.summary}" if step.summary and not repeats else ""))
         if step.error:
             for text in error_lines(depth, step.status, step.error.code, step.error.message,
                                     step.error.hint):
