@@ -14,12 +14,12 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from .errors import FlowInvalid
-from .model import AnyConnection, Connection, SqlConnection, wrong_connection
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .kusto.backend import KustoBackend
     from .mail.sender import MailSender
+    from .model import AnyConnection, Connection, SqlConnection
     from .queue import RunQueue
     from .runs import RunStore
     from .state import StateStore
@@ -33,7 +33,9 @@ class Resources:
     def __init__(self, settings: Settings, connections: Mapping[str, AnyConnection],
                  store: RunStore | None = None, queue: RunQueue | None = None) -> None:
         self.settings = settings
-        self.connections = dict(connections)
+        # A dict is copied; the loader's connections from the flow cache (parsed on
+        # first use) are kept as they are.
+        self.connections = dict(connections) if isinstance(connections, dict) else connections
         self.store = store
         #: The run queue: runs are queued when there is one (the Functions app with
         #: storage), inline otherwise (the CLI, the embedded default).
@@ -61,6 +63,8 @@ class Resources:
         except KeyError:
             raise FlowInvalid(f"unknown connection '{name}'",
                               hint="add it to flows/connections.yaml") from None
+        from .model import wrong_connection
+
         refusal = wrong_connection(name, found, family) if family else None
         if refusal:
             raise FlowInvalid(refusal, hint="name another connection in the step, or add "

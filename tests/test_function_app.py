@@ -402,7 +402,8 @@ HEAVY = ("matplotlib", "pandas", "duckdb", "duckdb_kql", "numpy", "sqlalchemy",
          "azure.storage", "azure.kusto", "requests", "httpx")
 #: Not imported either when the flows come from the flow cache (STATE_DIR/cache): no
 #: flow is read again, so neither YAML, templates, body schemas nor any action.
-READING_FLOWS = ("yaml", "jinja2", "jsonschema", "shared.expressions", "shared.yaml_lines",
+READING_FLOWS = ("yaml", "jinja2", "jsonschema", "pydantic", "shared.expressions",
+                 "shared.yaml_lines",
                  *(f"shared.steps.{p.stem}" for p in sorted((ROOT / "shared/steps").glob("*.py"))
                    if p.stem not in ("__init__", "base", "registry")))
 

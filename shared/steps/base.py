@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KustoFlowsError, RunTimedOut
-from ..model import Flow, StepModel
 
 if TYPE_CHECKING:
+    from ..model import Flow, StepModel
     from ..resources import Resources
     from ..settings import Settings
 
