@@ -21,14 +21,12 @@ the first run (or page) that needs a flow reads it.
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 import azure.functions as func
 
 from shared.api.routes import ROUTES, Route
 from shared.loader import flow_cache
 from shared.queue import POISON_QUEUE, RUN_QUEUE, queue_for
-from shared.schedule import ScheduleError, effective_schedule, parse_schedule
 from shared.service import FlowService
 from shared.settings import Settings
 from shared.timers import (
@@ -36,11 +34,8 @@ from shared.timers import (
     TimerSpec,
     cleanup_runs,
     run_scheduled,
-    timer_function_name,
+    scheduled_flows,
 )
-
-if TYPE_CHECKING:
-    from shared.model import Flow
 
 log = logging.getLogger("kusto_flows")
 
@@ -63,29 +58,6 @@ def _add_timer(app: func.FunctionApp, service: FlowService, spec: TimerSpec) -> 
     app.function_name(spec.function_name)(app.schedule(
         arg_name="timer", schedule=spec.utc_schedule, run_on_startup=False,
         use_monitor=True)(handler))
-
-
-def scheduled_timers(service: FlowService) -> list[TimerSpec]:
-    """`shared.timers.scheduled_flows`, read from each flow's head rather than its flow,
-    so that no flow is read again at start-up (the tests check both give the same
-    timers): a timer for every enabled flow with a valid schedule, overrides applied."""
-    specs: list[TimerSpec] = []
-    for name, loaded in sorted(service.catalog.flows.items()):
-        head = loaded.head
-        # A head has what effective_schedule reads: name, trigger.schedule, .timezone.
-        expression, note = effective_schedule(cast("Flow", head), service.settings)
-        if not head.enabled or not expression:
-            continue
-        try:
-            schedule = parse_schedule(expression, head.trigger.timezone)
-        except ScheduleError as exc:  # validated on load; an override is checked above
-            log.error("flow %s has no timer: %s", name, exc)
-            continue
-        if note:
-            log.info("flow %s:%s", name, note)
-        specs.append(TimerSpec(timer_function_name(name), name,
-                               schedule.utc_timer_expression(), schedule))
-    return specs
 
 
 def _add_cleanup(app: func.FunctionApp, service: FlowService) -> None:
@@ -122,7 +94,7 @@ def create_app(settings: Settings | None = None) -> func.FunctionApp:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
     for route in ROUTES:
         _add_route(app, service, route)
-    for spec in scheduled_timers(service):
+    for spec in scheduled_flows(service):
         _add_timer(app, service, spec)
     _add_cleanup(app, service)
     _add_queue(app, service)

@@ -54,10 +54,11 @@ def timer_function_name(flow_name: str) -> str:
 
 
 def scheduled_flows(service: FlowService) -> list[TimerSpec]:
-    """A timer for every enabled flow with a (valid) schedule, portal overrides applied."""
+    """A timer for every enabled flow with a (valid) schedule, portal overrides applied.
+    Read from each flow's head, so a start from the flow cache reads no flow again."""
     specs: list[TimerSpec] = []
     for name, loaded in sorted(service.catalog.flows.items()):
-        flow = loaded.flow
+        flow = loaded.head
         expression, note = effective_schedule(flow, service.settings)
         if not flow.enabled or not expression:
             continue

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-import function_app
 from shared.loader import FolderResult, flow_cache, load_folder
 from shared.service import FlowService
 from shared.settings import Settings
@@ -185,9 +184,15 @@ def test_the_app_registers_from_cached_heads_the_timers_the_flows_give(
     service_over(folder, tmp_path, **env).close()     # fills the cache
     from_cache = service_over(folder, tmp_path, **env)  # flows not read again
     try:
-        timers = function_app.scheduled_timers(from_cache)
+        timers = scheduled_flows(from_cache)
         assert {t.flow for t in timers} >= {"storm-daily-report", "storm-hourly-timechart"}
         assert "switched-off" not in {t.flow for t in timers}
-        assert timers == scheduled_flows(from_cache)  # reads every flow
+        assert all(loaded._flow is None for loaded in from_cache.catalog.flows.values()
+                   if loaded.name in {t.flow for t in timers})  # no flow read again
+        fresh = service_over(folder, tmp_path / "again", **env)
+        try:
+            assert timers == scheduled_flows(fresh)  # as from flows read and checked
+        finally:
+            fresh.close()
     finally:
         from_cache.close()

@@ -4,21 +4,36 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..settings import Settings, schedule_override_setting
 from .ncrontab import ScheduleError
 from .schedule import parse_schedule
 
-if TYPE_CHECKING:
-    from ..model import Flow
+__all__ = ["Scheduled", "effective_schedule"]
 
-__all__ = ["effective_schedule"]
+
+class _ScheduleTrigger(Protocol):
+    @property
+    def schedule(self) -> str | None: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+class Scheduled(Protocol):
+    """What the schedule of a flow is read from: the flow, or its cached head."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def trigger(self) -> _ScheduleTrigger: ...
 
 log = logging.getLogger(__name__)
 
 
-def effective_schedule(flow: Flow, settings: Settings) -> tuple[str | None, str]:
+def effective_schedule(flow: Scheduled, settings: Settings) -> tuple[str | None, str]:
     """(expression or None, a note for people: "" or why the override is (not) used)."""
     setting = schedule_override_setting(flow.name)
     override = settings.schedule_overrides.get(setting.removeprefix("FLOW_SCHEDULE__"))
