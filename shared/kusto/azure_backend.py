@@ -2,16 +2,15 @@
 loopback http (no auth), or Azure Data Explorer over https with azure-identity.
 
 One client per connection per process (see `connections.py`). Results are read
-with `execute_streaming_query`, row by row, into the step's sink.
+with `execute_streaming_query` into the step's sink, a batch of rows at a time.
 
-The primary table's rows are read straight from the ijson (C backend) event stream
-under the SDK's streaming reader (`_event_rows`): the SDK's pure-Python token reader
-makes an object per JSON value, which was most of the client-side time. The values
-are the same as the SDK's (same events; nested values built by ijson's
-ObjectBuilder; an error object in place of a row raises `KustoMultiApiError` as the
-SDK does). Should the SDK's internals ever differ from what that expects, rows are
-read through the SDK (`table.raw_rows`) as before; a test pins that the fast path
-is taken with the pinned SDK version.
+The primary table's rows are read past the SDK's pure-Python token reader, which
+was most of the client-side time (`v2_rows`: parsed with orjson straight from the
+HTTP body, or from the ijson events under the SDK's reader; the SDK's own rows when
+its internals differ from what those expect), and handed to the sink as JSON gave
+them (`json_rows.JsonRows`): a sink converts only what it needs (datetimes,
+timespans, decimals, as the SDK does) and writes the rest as it came. The values
+are the SDK's; tests pin that, and that the fast path is taken with the pinned SDK.
 
 A failed request is sent again only when `retries.may_resend` says so: a control
 command only when it cannot have reached the cluster, and no request after the
@@ -20,12 +19,11 @@ client's own read time-out.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from ..errors import (
@@ -37,16 +35,17 @@ from ..errors import (
     RequestTimeout,
 )
 from .backend import ExecutionInfo, KustoRequest
+from .json_rows import JsonRows, converters, deliver
 from .params import to_literal
 from .reader import ResultSink
 from .retries import Failure, answer_status, classify, may_resend
 from .types import Column
+from .v2_rows import BodyRecorder, batched, primary_rows, tap_body
 
 __all__ = ["AzureKustoBackend"]
 
 log = logging.getLogger(__name__)
 
-_BATCH = 5_000
 _TIMEOUT_HINT = ("make the query more efficient so it runs faster, or separate it into "
                  "chunks, each over a different part of the data")
 _CHECK_HINT = ("check whether the command took effect (for example, count the rows it "
@@ -64,6 +63,7 @@ class AzureKustoBackend:
         self.backoff_seconds = backoff_seconds
         self._client: Any = None
         self._lock = threading.Lock()
+        self._bodies = BodyRecorder()
 
     def _kusto_client(self) -> Any:
         with self._lock:
@@ -80,6 +80,8 @@ class AzureKustoBackend:
                 # flow should learn of a dead request shortly after the server would.
                 # A ClassVar in the SDK, set per client here on purpose.
                 client._client_server_delta = timedelta(seconds=self._grace)  # type: ignore[misc]
+                if not self._bodies.install(client):
+                    log.debug("no response hook on the SDK's session: rows read from events")
                 self._client = client
             return self._client
 
@@ -137,13 +139,18 @@ class AzureKustoBackend:
         try:
             if request.is_command:
                 response = client.execute_mgmt(request.database, request.text, properties)
-                for table in response.primary_results:
-                    _feed(table, table.raw_rows, sink)
+                for table in response.primary_results:  # read by the json module
+                    _feed(table, batched(table.raw_rows), sink, finite_floats=False)
             else:
-                response = client.execute_streaming_query(
-                    request.database, request.text, properties=properties)
+                self._bodies.clear()
+                try:
+                    response = client.execute_streaming_query(
+                        request.database, request.text, properties=properties)
+                    tap = tap_body(response, self._bodies.take())
+                finally:
+                    self._bodies.clear()
                 for table in response.iter_primary_results():
-                    _feed(table, _primary_rows(response, table), sink)
+                    _feed(table, primary_rows(response, table, tap), sink)
                 info.visualization = _visualization(response)
         except FlowError:
             raise
@@ -172,159 +179,25 @@ class _CountingSink:
         self.rows += len(rows)
         self.inner.add_rows(rows)
 
-
-def _to_datetime(value: Any) -> Any:
-    """What the SDK's converter gives (dateutil's isoparse, ~11 us a value), in about
-    a tenth of the time: Kusto's `2007-01-01T00:00:00.1234567Z` through
-    `datetime.fromisoformat` (Python 3.11 reads the `Z` as UTC and truncates a 7th
-    fractional digit as isoparse does), aware in UTC. Anything else, or what
-    fromisoformat refuses, goes to the SDK's converter."""
-    if type(value) is str and value.endswith("Z"):
-        if len(value) > 27 and value[19] == ".":  # more than 6 fractional digits
-            value = value[:26] + "Z" if value[20:-1].isdigit() else value
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    return _sdk_converter("datetime")(value)
+    def add_json_rows(self, batch: JsonRows) -> None:
+        self.rows += len(batch)
+        deliver(self.inner, batch)
 
 
-def _sdk_converter(kind: str) -> Callable[[Any], Any]:
-    from azure.kusto.data._models import KustoResultRow
-
-    return KustoResultRow.conversion_funcs[kind]
-
-
-def _converters() -> dict[str, Callable[[Any], Any]]:
-    """Per Kusto type, the function a non-null value goes through (the SDK's, but
-    datetime's own); types not in it are kept as JSON gave them, as the SDK does."""
-    from azure.kusto.data._models import KustoResultRow
-
-    funcs = dict(KustoResultRow.conversion_funcs)
-    if "datetime" in funcs:
-        funcs["datetime"] = _to_datetime
-    return funcs
-
-
-def _feed(table: Any, raw_rows: Any, sink: _CountingSink) -> None:
+def _feed(table: Any, batches: Iterable[list[list[Any]]], sink: _CountingSink, *,
+          finite_floats: bool = True) -> None:
     columns = [Column(c.column_name, (c.column_type or "string").lower()) for c in table.columns]
-    funcs = _converters()
-    typed = [(i, funcs[c.type]) for i, c in enumerate(columns) if c.type in funcs]
+    funcs = converters()
+    convert = {i: funcs[c.type] for i, c in enumerate(columns) if c.type in funcs}
     sink.begin_table(getattr(table, "table_name", "PrimaryResult") or "PrimaryResult",
                      columns, True)
-    batch: list[list[Any]] = []
-    for raw in raw_rows:
-        if typed:
-            if type(raw) is not list:
-                raw = list(raw)
-            for i, convert in typed:
-                value = raw[i]
-                if value is not None:
-                    raw[i] = convert(value)
-        batch.append(raw)
-        if len(batch) >= _BATCH:
-            sink.add_rows(batch)
-            batch = []
-    if batch:
-        sink.add_rows(batch)
-    # Read through raw_rows (no per-row wrapper objects), so tell the streaming
-    # dataset this table is done, as iterating the table itself would have.
+    for rows in batches:
+        batch = JsonRows(columns, rows, convert, finite_floats=finite_floats)
+        batch.check_width()
+        deliver(sink, batch)
+    # Read past the table's own iterator, so tell the streaming dataset this table
+    # is done, as iterating the table itself would have.
     table.finished = True
-
-
-def _primary_rows(response: Any, table: Any) -> Any:
-    """The table's rows from the ijson events under the SDK's reader when its
-    internals are as expected (its row generator not started yet), else the SDK's
-    own `raw_rows`."""
-    events = _event_source(response, table)
-    if events is None:
-        log.debug("reading rows through the SDK's token reader")
-        return table.raw_rows
-    table.raw_rows.close()  # never started: the events are read here instead
-    return _event_rows(events)
-
-
-def _event_source(response: Any, table: Any) -> Any:
-    try:
-        from azure.kusto.data.streaming_response import (
-            JsonTokenReader,
-            StreamingDataSetEnumerator,
-        )
-    except ImportError:
-        return None
-    enumerator = getattr(response, "streamed_data", None)
-    reader = getattr(enumerator, "reader", None)
-    rows = getattr(table, "raw_rows", None)
-    row_iterator = getattr(StreamingDataSetEnumerator, "row_iterator", None)
-    if not (isinstance(enumerator, StreamingDataSetEnumerator)
-            and isinstance(reader, JsonTokenReader)
-            and hasattr(reader, "json_iter")
-            and inspect.isgenerator(rows)
-            and row_iterator is not None
-            and rows.gi_code is getattr(row_iterator, "__code__", None)
-            and inspect.getgeneratorstate(rows) == inspect.GEN_CREATED
-            and rows.gi_frame is not None  # never None before the generator ends
-            and rows.gi_frame.f_locals.get("self") is enumerator):
-        return None
-    return reader.json_iter
-
-
-_SCALARS = frozenset(("string", "number", "integer", "double", "boolean", "null"))
-
-
-def _event_rows(events: Iterator[tuple[str, str, Any]]) -> Iterator[list[Any]]:
-    """Each row of a `Rows` array, from the ijson `parse` events that follow its
-    key; stops right after the array's end, where the SDK's row iterator stops."""
-    from azure.kusto.data.exceptions import KustoMultiApiError, KustoTokenParsingError
-    from ijson import IncompleteJSONError
-
-    scalars = _SCALARS
-    try:
-        _, event, _ = next(events, (None, None, None))
-        if event != "start_array":
-            raise KustoTokenParsingError(f"Expected the rows array, got {event}")
-        for _, event, value in events:
-            if event == "start_array":
-                row: list[Any] = []
-                append = row.append
-                for _, event, value in events:
-                    if event in scalars:
-                        append(value)
-                    elif event == "end_array":
-                        break
-                    else:
-                        append(_nested(events, event))
-                else:
-                    break
-                yield row
-            elif event == "end_array":
-                return
-            elif event == "start_map":  # an error in place of a row, as the SDK raises it
-                raise KustoMultiApiError([_nested(events, event)])
-            else:
-                raise KustoTokenParsingError(f"Unexpected {event} in the rows array")
-    except IncompleteJSONError:
-        pass
-    raise KustoTokenParsingError("Unexpected end of stream")
-
-
-def _nested(events: Iterator[tuple[str, str, Any]], first: str) -> Any:
-    """The object or array whose start event was `first`, as plain dicts and lists."""
-    from azure.kusto.data.exceptions import KustoTokenParsingError
-    from ijson.common import ObjectBuilder
-
-    builder = ObjectBuilder()
-    builder.event(first, None)
-    depth = 1
-    for _, event, value in events:
-        builder.event(event, value)
-        if event == "start_map" or event == "start_array":
-            depth += 1
-        elif event == "end_map" or event == "end_array":
-            depth -= 1
-            if depth == 0:
-                return builder.value
-    raise KustoTokenParsingError("Unexpected end of stream")
 
 
 def _visualization(response: Any) -> Any:

@@ -3,7 +3,10 @@ and reading stops the moment one is passed (never a silent truncation).
 
 A backend drives a `ResultSink`; each step brings the sink that keeps only what it
 needs (all rows for `kusto.query`; the first rows, the CSV and the chart data for
-`kusto.visualize`), so a result is never held twice.
+`kusto.visualize`), so a result is never held twice. A backend that reads JSON may
+hand a sink that has `add_json_rows` the rows as JSON gave them
+(`json_rows.JsonRows`, typed on demand; `json_rows.deliver`), so that values no one
+needs typed are never converted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import LimitExceeded
+from .json_rows import JsonRows, deliver
 from .types import Column
 
 __all__ = ["CollectSink", "GuardedSink", "ResultSink", "ResultTable", "estimate_row_bytes"]
@@ -59,21 +63,34 @@ class GuardedSink:
         self.inner.begin_table(name, columns, primary)
 
     def add_rows(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.records += len(rows)
+        self._count(len(rows))
+        self._weigh(sum(estimate_row_bytes(row) for row in rows))
+        self.inner.add_rows(rows)
+
+    def add_json_rows(self, batch: JsonRows) -> None:
+        """The same counts from a batch as JSON gave it (`JsonRows.estimate_bytes` is
+        `estimate_row_bytes` of its typed rows)."""
+        self._count(len(batch))
+        self._weigh(batch.estimate_bytes())
+        deliver(self.inner, batch)
+
+    def _count(self, records: int) -> None:
+        self.records += records
         if self.records > self.max_records:
             raise LimitExceeded(
                 f"the result has more than {self.max_records:,} records (the limit); "
                 f"reading stopped",
                 hint="aggregate (summarize), filter, or split the query into chunks; or raise "
                      "limits.max_records in the flow file")
-        self.bytes += sum(estimate_row_bytes(row) for row in rows)
+
+    def _weigh(self, size: int) -> None:
+        self.bytes += size
         if self.bytes > self.max_bytes:
             raise LimitExceeded(
                 f"the result is larger than {self.max_bytes / 1024**2:,.0f} MB (the limit); "
                 f"reading stopped after {self.records:,} records",
                 hint="project fewer columns, aggregate (summarize), or split the query into "
                      "chunks; or raise limits.max_bytes in the flow file")
-        self.inner.add_rows(rows)
 
 
 class CollectSink:
