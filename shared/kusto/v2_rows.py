@@ -19,7 +19,7 @@ ways:
   orjson refuses (a lone surrogate, which ijson reads as `?`), a row larger than
   16 MB, or a body cut short hands the rest of the array to the SDK's parser
   instead, read as below, so the values and errors stay the SDK's.
-* events (`_event_rows`): from the ijson events under the SDK's reader, nested
+* events (`_event_rows`, from `v2_events`): from the ijson events under the SDK's reader, nested
   values built by ijson's ObjectBuilder, as before the fast reader existed.
 
 Both give the values the SDK gives (tests/test_kusto_rows.py compares every Kusto
@@ -39,6 +39,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
+
+from .v2_events import event_rows as _event_rows  # (the name tests patch)
 
 __all__ = ["BATCH", "BodyRecorder", "batched", "primary_rows", "tap_body"]
 
@@ -351,63 +353,3 @@ def _ended(text: bytes, position: int) -> tuple[list[Any], int] | None:
     except orjson.JSONDecodeError:
         return None
     return (rows, position) if type(rows) is list else None
-
-
-# ---------------------------------------------------------------- events
-
-_SCALARS = frozenset(("string", "number", "integer", "double", "boolean", "null"))
-
-
-def _event_rows(events: Iterator[tuple[str, str, Any]]) -> Iterator[list[Any]]:
-    """Each row of a `Rows` array, from the ijson `parse` events that follow its
-    key; stops right after the array's end, where the SDK's row iterator stops."""
-    from azure.kusto.data.exceptions import KustoMultiApiError, KustoTokenParsingError
-    from ijson import IncompleteJSONError
-
-    scalars = _SCALARS
-    try:
-        _, event, _ = next(events, (None, None, None))
-        if event != "start_array":
-            raise KustoTokenParsingError(f"Expected the rows array, got {event}")
-        for _, event, value in events:
-            if event == "start_array":
-                row: list[Any] = []
-                append = row.append
-                for _, event, value in events:
-                    if event in scalars:
-                        append(value)
-                    elif event == "end_array":
-                        break
-                    else:
-                        append(_nested(events, event))
-                else:
-                    break
-                yield row
-            elif event == "end_array":
-                return
-            elif event == "start_map":  # an error in place of a row, as the SDK raises it
-                raise KustoMultiApiError([_nested(events, event)])
-            else:
-                raise KustoTokenParsingError(f"Unexpected {event} in the rows array")
-    except IncompleteJSONError:
-        pass
-    raise KustoTokenParsingError("Unexpected end of stream")
-
-
-def _nested(events: Iterator[tuple[str, str, Any]], first: str) -> Any:
-    """The object or array whose start event was `first`, as plain dicts and lists."""
-    from azure.kusto.data.exceptions import KustoTokenParsingError
-    from ijson.common import ObjectBuilder
-
-    builder = ObjectBuilder()
-    builder.event(first, None)
-    depth = 1
-    for _, event, value in events:
-        builder.event(event, value)
-        if event == "start_map" or event == "start_array":
-            depth += 1
-        elif event == "end_map" or event == "end_array":
-            depth -= 1
-            if depth == 0:
-                return builder.value
-    raise KustoTokenParsingError("Unexpected end of stream")
