@@ -48,28 +48,32 @@ def test_the_example_alert_over_two_months_gives_the_expected_timeline_and_write
                        "--from", "2007-01-01", "--to", "2007-03-01", "--json")
     assert code == 0
     result = json.loads(out)
-    assert result["totals"] == {"windows": 59, "failed_windows": 0, "fired": 6,
-                                "repeated": 5, "resolved": 6, "notifications": 17,
-                                "skipped_steps": {"email.send": 17}}
+    assert result["totals"] == {"windows": 59, "failed_windows": 0, "fired": 8,
+                                "repeated": 7, "resolved": 7, "notifications": 22,
+                                "skipped_steps": {"email.send": 22}}
     assert result["failures"] == []
     assert [(e["label"], [(c["at"][:10], c["change"]) for c in e["changes"]])
             for e in result["timeline"]] == [
-        ("TEXAS", [("2007-01-17", "fired"), ("2007-01-19", "resolved"),
-                   ("2007-01-25", "fired"), ("2007-01-27", "repeated"),
-                   ("2007-01-29", "repeated"), ("2007-01-30", "resolved")]),
-        ("MINNESOTA", [("2007-01-22", "fired"), ("2007-01-24", "repeated"),
-                       ("2007-01-26", "resolved")]),
-        ("ILLINOIS", [("2007-02-02", "fired"), ("2007-02-04", "resolved")]),
-        ("WISCONSIN", [("2007-02-02", "fired"), ("2007-02-04", "repeated"),
-                       ("2007-02-05", "resolved")]),
-        ("KANSAS", [("2007-02-24", "fired"), ("2007-02-26", "repeated"),
-                    ("2007-02-28", "resolved")]),
+        ("TEXAS", [("2007-01-15", "fired"), ("2007-01-17", "repeated"),
+                   ("2007-01-19", "resolved")]),
+        ("OKLAHOMA", [("2007-01-16", "fired"), ("2007-01-18", "resolved")]),
+        ("MISSOURI", [("2007-01-17", "fired"), ("2007-01-19", "repeated"),
+                      ("2007-01-20", "resolved")]),
+        ("NEW YORK", [("2007-02-16", "fired"), ("2007-02-18", "repeated"),
+                      ("2007-02-19", "resolved")]),
+        ("PENNSYLVANIA", [("2007-02-16", "fired"), ("2007-02-18", "repeated"),
+                          ("2007-02-19", "resolved")]),
+        ("IOWA", [("2007-02-26", "fired"), ("2007-02-28", "repeated"),
+                  ("2007-03-01", "resolved")]),
+        ("KANSAS", [("2007-02-26", "fired"), ("2007-02-28", "repeated"),
+                    ("2007-03-01", "resolved")]),
+        ("NEBRASKA", [("2007-02-26", "fired"), ("2007-02-28", "repeated")]),
     ]
-    kansas = result["timeline"][-1]
-    assert kansas["step"] == "breach" and kansas["key"] == {"State": "KANSAS"}
-    fired = kansas["changes"][0]
-    assert fired["since"] == "2007-02-21T00:00:00+00:00" and fired["evaluations"] == 4
-    assert fired["row"]["State"] == "KANSAS" and fired["row"]["Damage"] >= 250000
+    nebraska = result["timeline"][-1]
+    assert nebraska["step"] == "breach" and nebraska["key"] == {"State": "NEBRASKA"}
+    fired = nebraska["changes"][0]
+    assert fired["since"] == "2007-02-24T00:00:00+00:00" and fired["evaluations"] == 3
+    assert fired["row"]["State"] == "NEBRASKA" and fired["row"]["Damage"] >= 250000
     # Nothing sent, no alert state, no run recorded.
     assert not (tmp_path / "outbox").exists()
     assert cli(capsys, monkeypatch, tmp_path, "alerts", "--json")[1].strip() == \
@@ -98,11 +102,11 @@ def test_the_text_timeline_lists_each_key_then_the_totals(
     lines = out.splitlines()
     assert lines[0].startswith(f"Backtest of {EXAMPLE}: 9 windows of its schedule (every day "
                                "at 00:00), 2007-02-20 00:00 to 2007-03-01 00:00 UTC")
-    assert "KANSAS  (breach)" in lines
-    assert "  2007-02-24 00:00  fired     breaching since 2007-02-21 00:00" in lines
-    assert "  2007-02-28 00:00  resolved  after 8 evaluation(s)" in lines
-    assert lines[-1] == ("Totals: 1 fired, 1 repeated, 1 resolved; 3 step(s) that send or "
-                         "write would have run (email.send ×3).")
+    assert "IOWA  (breach)" in lines
+    assert "  2007-02-26 00:00  fired     breaching since 2007-02-24 00:00" in lines
+    assert "  2007-03-01 00:00  resolved  after 6 evaluation(s)" in lines
+    assert lines[-1] == ("Totals: 3 fired, 3 repeated, 2 resolved; 8 step(s) that send or "
+                         "write would have run (email.send ×8).")
 
 
 APPENDER = """\

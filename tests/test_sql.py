@@ -70,8 +70,8 @@ StormEvents
                                       strlen(tostring(EventId)), 12)))
 | extend Duration = EndTime - StartTime, Details = bag_pack("source", Source, "lat", BeginLat),
          Deadly = DeathsDirect > 0, Injuries = toint(InjuriesDirect)
-| project EventId, StartTime, State, Source, BeginLat, Cost, Id, Duration, Details, Deadly,
-          Injuries
+| project EventId = tolong(EventId), StartTime, State, Source, BeginLat, Cost, Id, Duration,
+          Details, Deadly, Injuries
 """
 
 
