@@ -24,10 +24,11 @@ else 0.5 s doubling up to 8 s; never past the run's deadline (the caller checks)
 from __future__ import annotations
 
 import http.client
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
+
+from ..kusto.retries import exception_chain
 
 __all__ = ["Failure", "backoff", "classify", "failure_for_status", "may_resend",
            "retry_after"]
@@ -63,7 +64,7 @@ def classify(exc: BaseException) -> Failure | None:
     for one no retry mends (TLS, a malformed request)."""
     import urllib3.exceptions as u3
 
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     if any(isinstance(e, u3.SSLError | u3.LocationParseError) for e in chain):
         return None
     # NewConnectionError and NameResolutionError are ConnectTimeoutErrors in urllib3 2.
@@ -75,22 +76,6 @@ def classify(exc: BaseException) -> Failure | None:
                       | ConnectionError) for e in chain):
         return Failure.BROKEN
     return None
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """*exc*, what it was raised from or during, and urllib3's `reason`s and the
-    exceptions it carries in its args; each once."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None),
-                  *current.args]
-        todo += [e for e in linked if isinstance(e, BaseException)]
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:

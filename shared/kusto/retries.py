@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from enum import Enum
 
-__all__ = ["Failure", "answer_status", "classify", "may_resend"]
+__all__ = ["Failure", "answer_status", "classify", "exception_chain", "may_resend"]
 
 _SERVER_ERROR_STATUS = frozenset((500, 502, 503, 504))
 
@@ -62,7 +62,7 @@ def classify(exc: BaseException) -> Failure | None:
 
     if isinstance(exc, KustoAuthenticationError):
         return None  # no token, so nothing was sent; not a failure a retry mends
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     status = answer_status(exc)
     if status == 429 or any(isinstance(e, KustoThrottlingError) for e in chain):
         return Failure.THROTTLED
@@ -84,9 +84,9 @@ def classify(exc: BaseException) -> Failure | None:
     return None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """*exc*, what it was raised from or during, and urllib3's `reason`s and the
-    exceptions `requests` carries in its args; each once."""
+    exceptions `requests` carries in its args; each once. (Also used by http.request.)"""
     seen: set[int] = set()
     todo = [exc]
     while todo:
@@ -104,7 +104,7 @@ def answer_status(exc: BaseException) -> int | None:
     """The HTTP status of the answer behind *exc*, if there was one: the SDK's
     `http_response`, or `requests`' `response` (for a streamed query the SDK's error
     can be one raised while reading the answer's body)."""
-    for linked in _chain(exc):
+    for linked in exception_chain(exc):
         for name in ("http_response", "response"):
             status = getattr(getattr(linked, name, None), "status_code", None)
             if isinstance(status, int):
