@@ -153,24 +153,15 @@ def tap_body(response: Any, body: Any) -> _Tap | None:
     """Puts a `_Tap` between the streamed *response*'s parser and its HTTP *body*
     (nothing of which is read yet); None, and nothing changed, when the SDK's
     reader is not as expected."""
-    try:
-        import ijson
-        from azure.kusto.data.streaming_response import (
-            JsonTokenReader,
-            StreamingDataSetEnumerator,
-        )
-    except ImportError:
-        return None
-    enumerator = getattr(response, "streamed_data", None)
-    reader = getattr(enumerator, "reader", None)
+    import ijson
+
+    found = _sdk_reader(response)
     tell = getattr(body, "tell", None)
-    if not (_sdk_reader_as_expected()
+    if not (found is not None and _sdk_reader_as_expected()
             and callable(getattr(body, "read", None)) and callable(tell)
-            and isinstance(enumerator, StreamingDataSetEnumerator)
-            and enumerator.started is False
-            and isinstance(reader, JsonTokenReader)
-            and hasattr(reader, "json_iter")):
+            and found[0].started is False):
         return None
+    reader = found[1]
     try:
         if tell() != 0:  # already read from
             return None
@@ -202,24 +193,31 @@ def batched(rows: Iterable[Any]) -> Iterator[list[list[Any]]]:
         yield batch
 
 
+def _sdk_reader(response: Any) -> tuple[Any, Any] | None:
+    """(the SDK's streaming enumerator, its JSON token reader) of *response*, when
+    both are the SDK's own classes with the event stream we read; else None."""
+    from azure.kusto.data.streaming_response import JsonTokenReader, StreamingDataSetEnumerator
+
+    enumerator = getattr(response, "streamed_data", None)
+    reader = getattr(enumerator, "reader", None)
+    if (isinstance(enumerator, StreamingDataSetEnumerator)
+            and isinstance(reader, JsonTokenReader) and hasattr(reader, "json_iter")):
+        return enumerator, reader
+    return None
+
+
 def _event_source(response: Any, table: Any) -> Any:
     """The SDK parser's ijson event stream, when the table's row generator is the
     SDK's own, not started yet; else None."""
-    try:
-        from azure.kusto.data.streaming_response import (
-            JsonTokenReader,
-            StreamingDataSetEnumerator,
-        )
-    except ImportError:
+    from azure.kusto.data.streaming_response import StreamingDataSetEnumerator
+
+    found = _sdk_reader(response)
+    if found is None:
         return None
-    enumerator = getattr(response, "streamed_data", None)
-    reader = getattr(enumerator, "reader", None)
+    enumerator, reader = found
     rows = getattr(table, "raw_rows", None)
     row_iterator = getattr(StreamingDataSetEnumerator, "row_iterator", None)
-    if not (isinstance(enumerator, StreamingDataSetEnumerator)
-            and isinstance(reader, JsonTokenReader)
-            and hasattr(reader, "json_iter")
-            and inspect.isgenerator(rows)
+    if not (inspect.isgenerator(rows)
             and row_iterator is not None
             and rows.gi_code is getattr(row_iterator, "__code__", None)
             and inspect.getgeneratorstate(rows) == inspect.GEN_CREATED
