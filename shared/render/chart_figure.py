@@ -5,17 +5,30 @@ notice when there is nothing to draw.
 Figures are built on `matplotlib.figure.Figure` with an Agg canvas, never through
 pyplot, so no global figure state is touched and renders can run on several
 threads.
+
+Cost (`benchmarks/bench_load.py`, many runs at once): `render_chart` builds its
+figure on the caller's thread, then lays it out and draws it holding `_DRAWING`,
+one chart at a time, with the one Agg renderer kept for that (`_RENDERERS`): text
+already measured for an earlier chart (tick numbers, axis names, categories) is not
+measured again, as matplotlib caches text metrics per renderer, and the charts
+being drawn do not take turns on the interpreter. (matplotlib draws one figure at a
+time anyway: `Figure.draw` holds a lock of its own.) The layout is run once, before
+the draw, rather than by `savefig`'s first draw of every artist; the PNG is encoded
+outside the lock. None of this changes a pixel or a byte of the PNG.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+import matplotlib.image
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
@@ -170,6 +183,43 @@ def build_figure(spec: ChartSpec, columns: Sequence[Column],
     return _build(spec, columns, rows, titled)[0]
 
 
+#: Held while `render_chart` lays out and draws a figure on the kept renderer.
+_DRAWING = threading.Lock()
+#: The Agg renderer `render_chart` draws with, by (width, height, dpi) in pixels.
+_RENDERERS: dict[tuple[int, int, float], RendererAgg] = {}
+
+
+def _draw(fig: Figure) -> np.ndarray:
+    """Lay *fig* out and draw it; its pixels (RGBA). Call holding `_DRAWING`.
+
+    What `savefig` does before it encodes, less its first, unrendered draw of every
+    artist (which is there to run the layout): the layout on the renderer that will
+    draw, each axes' aspect applied first as `Figure.draw` does, then the layout
+    engine switched off and the figure drawn once."""
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)  # made by _new_figure
+    width, height = canvas.get_width_height(physical=True)
+    key = (width, height, float(fig.dpi))
+    renderer = _RENDERERS.get(key)
+    if renderer is None:
+        renderer = _RENDERERS[key] = RendererAgg(  # type: ignore[no-untyped-call]
+            width, height, fig.dpi)
+    # What FigureCanvasAgg.get_renderer() looks at before making a renderer of its own.
+    canvas.renderer, canvas._lastKey = renderer, key
+    engine = fig.get_layout_engine()
+    if engine is not None and fig.axes:
+        for ax in fig.axes:
+            ax.apply_aspect()
+        try:
+            engine.execute(fig)
+        except ValueError:  # as in Figure.draw: the draw goes on with the layout as is
+            pass
+        fig.set_layout_engine("none")
+    canvas.draw()  # type: ignore[no-untyped-call]
+    # A copy: the next chart draws on the same renderer.
+    return np.array(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+
+
 def _png_size(png: bytes) -> tuple[int, int]:
     width, height = struct.unpack(">II", png[16:24])
     return width, height
@@ -179,13 +229,16 @@ def render_chart(spec: ChartSpec, columns: Sequence[Column],
                  rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Chart:
     """`rows` drawn as `spec` says, as a PNG (`charts.render_chart`)."""
     fig, meta, (x, ys, series) = _build(spec, columns, rows, titled)
-    buffer = io.BytesIO()
     try:
-        # The title travels in the PNG's metadata too, drawn or not.
-        fig.savefig(buffer, format="png", dpi=DPI, facecolor="white",
-                    metadata={"Title": meta.title, "Software": "Kusto Flows"})
+        with _DRAWING:
+            pixels = _draw(fig)
     finally:
         fig.clear()  # no pyplot: nothing else holds the figure; free its artists now
+    buffer = io.BytesIO()
+    # What savefig(format="png") writes for this figure (FigureCanvasAgg.print_png):
+    # its DPI, a white face. The title travels in the PNG's metadata, drawn or not.
+    matplotlib.image.imsave(buffer, pixels.data, format="png", origin="upper",
+                            dpi=DPI, metadata={"Title": meta.title, "Software": "Kusto Flows"})
     png = buffer.getvalue()
     width, height = _png_size(png)
     return Chart(png=png, width_px=width, height_px=height, series_count=meta.series_count,
