@@ -9,7 +9,9 @@ baselines draw the same data as a minimal 800x450 PNG with no styling:
 * "bare on arrays": the same with the columns already converted to numpy arrays,
   conversion not timed: the floor for matplotlib itself.
 
-`main()` returns the numbers as a dict (milliseconds) for a runner to record.
+`main()` returns the numbers as a dict (milliseconds) for a runner to record;
+`summary_rows` turns it into the row of `make bench`'s table (`--summary FILE`:
+benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.summary import Row, run_bench, times  # noqa: E402
+
 RUNS = 7
+#: The case `make bench`'s table shows.
+TABLE_CASE = "timechart 100k points"
 
 
 def _median_ms(action: Callable[[], Any], runs: int = RUNS) -> float:
@@ -183,5 +192,11 @@ def main() -> dict[str, dict[str, float]]:
     return results
 
 
+def summary_rows(result: dict[str, dict[str, float]]) -> list[Row]:
+    case = result[TABLE_CASE]
+    return [Row("100,000-point timechart (`bench_charts`)", f"{case['ms']:.0f} ms",
+                f"bare matplotlib {case['bare_ms']:.0f} ms", times(case["ratio"]))]
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)

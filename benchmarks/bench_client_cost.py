@@ -30,7 +30,9 @@ Each side's time is wall time; its CPU time (user + system of the process during
 the read) is printed beside it, as it is less disturbed by other work on the
 machine. The flow's peak is also given above its RSS before the read, next to the
 size of the CSV it keeps. Targets (issue 14): flow time <= 1.5x the floor's; flow
-peak RSS <= 0.25x raw's. `main()` returns the numbers as a dict for a runner.
+peak RSS <= 0.25x raw's. `main()` returns the numbers as a dict for a runner;
+`summary_rows` turns it into `make bench`'s table rows (`--summary FILE`:
+benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ for _path in (str(ROOT), str(HERE)):  # run as a script: the project and the sib
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-__all__ = ["main"]
+from benchmarks.summary import Row, at_most, run_bench, times  # noqa: E402
+
+__all__ = ["main", "summary_rows"]
 
 ROWS = 500_000
 COLUMNS = 8
@@ -263,8 +267,22 @@ def main() -> dict[str, Any]:
             "rss_ratio": round(rss_ratio, 3), "rss_target": TARGET_RSS}
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    seconds, peaks = result["seconds"], result["peak_mb"]
+    return [
+        Row(f"client cost: `kusto.visualize` table + full CSV of a replayed "
+            f"{result['rows']:,} x {result['columns']} answer (`bench_client_cost`)",
+            f"{seconds['flow']:.2f} s", f"floor: `json.loads` + `csv.writer` "
+            f"{seconds['floor']:.2f} s", times(result["time_ratio"]),
+            at_most(result["time_ratio"], result["time_target"])),
+        Row("peak RSS of the same", f"{peaks['flow']:.0f} MB",
+            f"raw `execute` {peaks['raw']:.0f} MB", times(result["rss_ratio"]),
+            at_most(result["rss_ratio"], result["rss_target"])),
+    ]
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], sys.argv[3])))
     else:
-        main()
+        run_bench(main, summary_rows)

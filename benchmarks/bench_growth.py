@@ -14,7 +14,8 @@
 Starts its own Azurite (the tests' helper). The 100,000 runs go in as run rows in
 entity-group transactions of 100 (one partition: they batch), with their flows'
 latest rows; the 1,000 flows' runs go through the store's own write path. Prints
-a table (what, ours, reference, ratio) and returns it.
+a table (what, ours, reference, ratio) and returns it; `summary_rows` picks the
+rows of `make bench`'s table from it (`--summary FILE`: benchmarks/summary.py).
 
     .venv/bin/python benchmarks/bench_growth.py [--runs 100000] [--flows 1000]
 """
@@ -42,6 +43,8 @@ if str(ROOT) not in sys.path:  # run as a script: make the project importable
 
 import azure.functions as func  # noqa: E402
 
+from benchmarks.summary import Row as SummaryRow  # noqa: E402
+from benchmarks.summary import at_most, run_bench, times  # noqa: E402
 from shared.api.flows_view import describe_flows  # noqa: E402
 from shared.api.http import json_response, list_flows  # noqa: E402
 from shared.api.pages import flows_page  # noqa: E402
@@ -56,7 +59,7 @@ from shared.service import FlowService  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["main", "summary_rows"]
 
 TOP = 50
 BATCH = 100
@@ -330,10 +333,37 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         rows += flow_list_rows("SQLite", local, counter, catalog, workdir, args.repeats)
         rows += write_rows(azurite.connection_string)
     print_table(rows)
-    return {"rows": [{"what": what, "ours": round(ours, 3), "reference": round(ref, 3),
+    return {"runs": args.runs, "flows": args.flows,
+            "rows": [{"what": what, "ours": round(ours, 3), "reference": round(ref, 3),
                       "ratio": round(ours / ref, 4) if ref else None, "reference_is": note}
                      for what, ours, ref, note in rows]}
 
 
+def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
+    """The newest page at the long history, and "My flows" on Table storage."""
+    measured = {row["what"]: row for row in result["rows"]}
+    runs, flows = result["runs"], result["flows"]
+
+    def pair(what: str, unit: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        return measured[f"{what}: {unit}"], measured[f"{what}: ms"]
+
+    def cost(requests: float, ms: float) -> str:
+        ms_text = f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
+        return f"{requests:,.0f} request{'' if requests == 1 else 's'}, {ms_text}"
+
+    page, page_ms = pair(f"newest {TOP} of {runs:,} runs (Table)", "requests")
+    listed, listed_ms = pair(f"My flows page (100 of {flows:,} flows), Table", "store requests")
+    return [
+        SummaryRow(f"newest page of a flow with {runs:,} runs, Table (`bench_growth`)",
+                   cost(page["ours"], page_ms["ours"]),
+                   f"1,000 runs: {cost(page['reference'], page_ms['reference'])}",
+                   times(page["ratio"]), at_most(page["ratio"], 1.0)),
+        SummaryRow(f'"My flows" page of {flows:,} flows, Table',
+                   cost(listed["ours"], listed_ms["ours"]),
+                   f"one `last_run` a flow: {cost(listed['reference'], listed_ms['reference'])}",
+                   times(listed["ratio"], 3)),
+    ]
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)

@@ -28,7 +28,9 @@ The server builds each answer before it sends a byte, so its time is in both
 sides alike; the bench times the server alone too (the same POST through a plain
 `requests` session, body read, not parsed) and prints the client-side share.
 
-`main()` returns the numbers as a dict for a runner to record.
+`main()` returns the numbers as a dict for a runner to record; `summary_rows` turns
+(a) into `make bench`'s table row (`--summary FILE`: benchmarks/summary.py; (b) is
+measured without the server's time by bench_client_cost, whose rows the table shows).
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["main"]
+from benchmarks.summary import Row, at_most, run_bench, times  # noqa: E402
+
+__all__ = ["main", "summary_rows"]
 
 DATABASE = "Samples"
 BENCH_ROWS = 500_000
@@ -293,8 +297,15 @@ def _bench(url: str) -> dict[str, Any]:
     }
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    a = result["a"]
+    return [Row(f"one-step `kusto.query`, {a['rows']:,} rows (`bench_kusto_flow`)",
+                f"{a['flow_ms']:.0f} ms", f"raw `execute` {a['raw_ms']:.0f} ms",
+                times(a["ratio"]), at_most(a["ratio"], a["target"]))]
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
         print(json.dumps(worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:
-        main()
+        run_bench(main, summary_rows)

@@ -53,7 +53,8 @@ printing the top entries by own time, by total time, and the product's own
 functions (shared/) by total time. pyinstrument is not a project dependency:
 `.venv/bin/pip install pyinstrument`.
 
-No timing is asserted; `main()` returns the numbers as a dict.
+No timing is asserted; `main()` returns the numbers as a dict, and `summary_rows`
+turns it into `make bench`'s table rows (`--summary FILE`: benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["main"]
+from benchmarks.summary import Row, at_least, run_bench, times  # noqa: E402
+
+__all__ = ["main", "summary_rows"]
 
 RUNS = 200
 CONCURRENCY = 20
@@ -588,6 +591,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rounds[mode].append(spawn(mode, args.runs, args.concurrency))
     results = {mode: sorted(rs, key=lambda r: r["runs_per_s"])[len(rs) // 2]
                for mode, rs in rounds.items()}
+    for result in results.values():
+        result["concurrency"] = args.concurrency
 
     print(f"{args.runs} webhook runs of flows/{FLOW}.yaml (query + column chart + mail), "
           f"{args.concurrency} at once, embedded engine, {os.cpu_count()} CPUs; "
@@ -613,5 +618,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    """Inline and queued runs/s against the floor's (the modes that ran)."""
+    def rate(r: dict[str, Any]) -> str:
+        return f"{r['runs_per_s']:.2f} runs/s, p95 {r['p95_ms']:,.0f} ms"
+
+    floor = result.get("floor")
+    rows: list[Row] = []
+    for index, mode in enumerate(m for m in ("inline", "queued") if m in result):
+        r = result[mode]
+        what = (f"runs per instance: {mode} webhook runs of `{FLOW}`, "
+                f"{r['concurrency']} at once" + ("" if index else " (`bench_load`)"))
+        if floor is None:
+            rows.append(Row(what, rate(r)))
+            continue
+        ratio = r["runs_per_s"] / floor["runs_per_s"]
+        rows.append(Row(what, rate(r), f"floor: {rate(floor)}", times(ratio),
+                        at_least(ratio, TARGET)))
+    return rows
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)

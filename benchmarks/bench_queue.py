@@ -40,7 +40,8 @@ playing the Functions host's queue listener.
    receive/delete); their sum is the busy time, compared with the naive alternative:
    one invocation held for the whole 1,800 s.
 
-No timing is asserted; `main()` returns the numbers as a dict.
+No timing is asserted; `main()` returns the numbers as a dict, and `summary_rows`
+turns it into `make bench`'s table rows (`--summary FILE`: benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["main"]
+from benchmarks.summary import Row, run_bench  # noqa: E402
+
+__all__ = ["main", "summary_rows"]
 
 RUNS = 30
 WARMUPS = 2
@@ -378,5 +381,20 @@ def main() -> dict[str, Any]:
     return results
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    start, wait = result["start"], result["wait"]
+    inline = start["inline"]["request_to_step"]["median_ms"]
+    return [
+        Row("queued run: request -> first step (`bench_queue`)",
+            f"+{start['queue_adds_ms']:.1f} ms median",
+            f"inline ({inline:.1f} ms median)",
+            f"the host adds <= {start['max_polling_interval_s']:g} s polling"),
+        Row(f"{wait['operation_s'] // 60:.0f}-minute async command wait",
+            f"{wait['invocations']} invocations, {wait['busy_s']:.1f} s busy",
+            f"one invocation held {wait['naive_busy_s']:,.0f} s",
+            f"{wait['ratio']:,.0f}x less"),
+    ]
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)

@@ -8,6 +8,9 @@ tests' helper), fills one flow with 10,000 runs in entity-group transactions of
 HTTP requests it makes with a client-level request hook.
 
     .venv/bin/python benchmarks/bench_run_store.py
+
+`main()` returns the numbers as a dict, and `summary_rows` turns it into `make bench`'s
+table row (`--summary FILE`: benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.summary import Row, Target, run_bench  # noqa: E402
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
 from shared.runs.table_entities import run_entity  # noqa: E402
 from shared.runs.table_store import TableRunStore  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
-__all__ = ["main"]
+__all__ = ["main", "summary_rows"]
 
 RUNS = 10_000
 TOP = 50
@@ -126,5 +130,17 @@ def main() -> dict[str, Any]:
     }
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    def requests(count: int) -> str:
+        return f"{count} request{'' if count == 1 else 's'}"
+
+    return [Row(f"newest {result['top']} runs of a flow with {result['runs']:,}, Table "
+                "(`bench_run_store`)",
+                f"{requests(result['list_requests'])}, {result['list_ms']:.1f} ms",
+                f"next page: {requests(result['next_page_requests'])}, "
+                f"{result['next_page_ms']:.1f} ms",
+                target=Target("1 request", result["list_requests"] == 1))]
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)

@@ -19,7 +19,8 @@ starts), though it also counts the embedded engine's and the driver's C memory,
 which tracemalloc does not see.
 
 A missed target is printed, not raised (`benchmarks/run_all.py`). `main()` returns
-the numbers as a dict.
+the numbers as a dict, and `summary_rows` turns it into `make bench`'s table row
+(`--summary FILE`: benchmarks/summary.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["main"]
+from benchmarks.summary import Row, at_most, run_bench, times  # noqa: E402
+
+__all__ = ["main", "summary_rows"]
 
 ROWS = 500_000
 TARGET = 1.5
@@ -188,5 +191,13 @@ def main() -> dict[str, Any]:
             "rss_at_write_mb": at_write.rss_kb / 1024, "peak_rss_mb": peak_rss_kb / 1024}
 
 
+def summary_rows(result: dict[str, Any]) -> list[Row]:
+    database = str(result["database"]).split(" (", 1)[0]  # "SQLite (... not installed ...)"
+    return [Row(f"`sql.write` of {result['rows']:,} rows into {database}, peak memory "
+                "(`bench_sql_write`)", f"{result['peak_mb']:.1f} MB",
+                f"rows held once {result['held_mb']:.1f} MB", times(result["ratio"]),
+                at_most(result["ratio"], result["target"]))]
+
+
 if __name__ == "__main__":
-    main()
+    run_bench(main, summary_rows)
