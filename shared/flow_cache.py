@@ -5,7 +5,18 @@ unchanged file is not parsed, validated or checked again. Its problems are liste
 the cache as they were; a valid one becomes a `LoadedFlow` whose `head` is known at
 once and whose `flow` is read from the bytes kept in memory on first use.
 
-A start from the cache imports neither PyYAML, pydantic nor Jinja2.
+The shipped cache: `python -m shared build-cache flows` (run when the deployment package
+is made) checks every file of the folder and writes `flows/.flow-cache.json` beside
+them: the SHA-256 and head of each valid file, and the connections. A new instance
+starts with an empty `dir`; for a file `dir` does not hold, `load_folder` takes the
+shipped entry when the file's bytes and the connections file's are those it was built
+from (and the shipped cache was built by this code, on this Python version), so the
+first start after a deployment reads no flow either. A file changed since is read and
+checked as without it; a file with problems is never shipped (read and reported at
+start, naming its file as this instance sees it). The shipped cache is believed as far
+as the flows folder it sits in is: whoever can write one can write the other.
+
+A start from either cache imports neither PyYAML, pydantic nor Jinja2.
 """
 
 from __future__ import annotations
@@ -38,7 +49,7 @@ if TYPE_CHECKING:
     from .model import AnyConnection
     from .steps import ActionRegistry
 
-__all__ = ["CACHE_DIR", "FolderCache", "flow_cache"]
+__all__ = ["CACHE_DIR", "SHIPPED_FILE", "FolderCache", "flow_cache"]
 
 log = logging.getLogger("shared.loader")
 
@@ -46,6 +57,9 @@ log = logging.getLogger("shared.loader")
 CACHE_DIR: ContextVar[Path | None] = ContextVar("kusto_flows_cache_dir", default=None)
 #: Bumped when what the cache holds changes meaning.
 _CACHE_FORMAT = 1
+#: The shipped cache's file, in the flows folder it describes (built by
+#: `python -m shared build-cache`, read by `load_folder` within `flow_cache`).
+SHIPPED_FILE = ".flow-cache.json"
 #: Bytes read of a file before hashing it: more than a flow file may hold (yaml_lines
 #: refuses files over its MAX_FILE_BYTES with their own problem); a file this long is
 #: read the ordinary way, uncached.
@@ -94,6 +108,59 @@ def _code_key() -> str:
     return digest.hexdigest()
 
 
+def _python() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+@cache
+def _code_digest() -> str:
+    """The code a shipped cache was built by, the same wherever the package is unpacked:
+    the contents of every source file of `shared` (not their times or place, which a
+    build machine and an instance do not share)."""
+    digest = hashlib.sha256(f"{_CACHE_FORMAT}\n".encode())
+    package = Path(__file__).resolve().parent
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                file = os.path.join(root, name)
+                with open(file, "rb") as stream:
+                    source = stream.read()
+                relative = os.path.relpath(file, package).replace(os.sep, "/")
+                digest.update(f"{relative}\0{len(source)}\n".encode())
+                digest.update(source)
+    return digest.hexdigest()
+
+
+def _read_shipped(folder: Path) -> dict[str, Any]:
+    """The shipped cache of *folder*, or {} when there is none or it cannot be used (said
+    in the log: every file it would have served is then read and checked)."""
+    file = folder / SHIPPED_FILE
+    try:
+        with file.open("rb") as stream:
+            stored = json.load(stream)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("shipped flow cache %s not read (%s): every flow file is read and "
+                    "checked", file, exc)
+        return {}
+    why = None
+    if not isinstance(stored, dict):
+        stored, why = {}, "not a flow cache"
+    elif stored.get("format") != _CACHE_FORMAT:
+        why = "written by another version of Kusto Flows"
+    elif stored.get("python") != _python():
+        why = f"built with Python {stored.get('python')}, this is {_python()}"
+    elif stored.get("code") != _code_digest():
+        why = "built by other code (the shared package differs)"
+    if why is not None:
+        log.warning("shipped flow cache %s not used: %s; every flow file is read and "
+                    "checked (build it again with `python -m shared build-cache`)", file, why)
+        return {}
+    return stored
+
+
 def _problem_json(problem: FlowProblem) -> list[Any]:
     return [problem.file, problem.line, problem.message, problem.step, problem.field]
 
@@ -121,9 +188,15 @@ def _plain_json(value: Any) -> bool:
 
 class FolderCache:
     """The cached outcome of each file of one flows folder: one JSON file in the cache
-    folder, named after the flows folder, written again when anything changed."""
+    folder, named after the flows folder, written again when anything changed. A file
+    it does not hold is looked up in the folder's shipped cache, if any, before it is
+    read (`shipped_from`).
 
-    def __init__(self, file: Path, key: str, stored: dict[str, Any]) -> None:
+    `for_shipping` makes the writer of a shipped cache instead: nothing is looked up,
+    every file is read and checked, and `save` writes the valid files' entries."""
+
+    def __init__(self, file: Path, key: str, stored: dict[str, Any], *,
+                 shipped_from: Path | None = None, shipping: bool = False) -> None:
         self.file = file
         self.key = key
         self.stored = stored
@@ -134,6 +207,11 @@ class FolderCache:
         self.old_flows: dict[str, Any] = flows if isinstance(flows, dict) else {}
         self.new_connections: dict[str, Any] = {}
         self.new_flows: dict[str, Any] = {}
+        self.shipped_from = shipped_from
+        self.shipping = shipping
+        self._shipped: dict[str, Any] | None = None
+        #: How this load got each file: from this cache, the shipped one, or read.
+        self.counts = {"cached": 0, "shipped": 0, "read": 0}
 
     @classmethod
     def open(cls, cache_dir: Path, folder: Path) -> FolderCache:
@@ -157,7 +235,21 @@ class FolderCache:
             log.info("flow cache %s not read: %s", file, exc)
         if not isinstance(stored, dict) or stored.get("key") != key:
             stored = {}
-        return cls(file, key, stored)
+        return cls(file, key, stored, shipped_from=folder)
+
+    @classmethod
+    def for_shipping(cls, folder: Path) -> FolderCache:
+        """The writer of *folder*'s shipped cache (`save` writes it)."""
+        return cls(folder / SHIPPED_FILE, _code_digest(), {}, shipping=True)
+
+    def _shipped_part(self, part: str) -> dict[str, Any]:
+        """The shipped cache's `connections` or `flows`, read when first needed (a start
+        that finds every file in this cache never reads it)."""
+        if self._shipped is None:
+            self._shipped = (_read_shipped(self.shipped_from)
+                             if self.shipped_from is not None else {})
+        value = self._shipped.get(part)
+        return value if isinstance(value, dict) else {}
 
     def connections(self, path: Path,
                     ) -> tuple[Mapping[str, AnyConnection], list[FlowProblem]]:
@@ -170,12 +262,12 @@ class FolderCache:
             return load_connections(path)
         sha = hashlib.sha256(raw).hexdigest()
         self.new_connections = {"sha": sha}
-        cached = self.old_connections
-        data = cached.get("data")
-        if (cached.get("sha") == sha and isinstance(data, dict)
-                and all(isinstance(spec, dict) for spec in data.values())):
-            self.new_connections = cached
-            return _CachedConnections(data), []
+        for cached in (self.old_connections, self._shipped_part("connections")):
+            data = cached.get("data")
+            if (cached.get("sha") == sha and isinstance(data, dict)
+                    and all(isinstance(spec, dict) for spec in data.values())):
+                self.new_connections = {"sha": sha, "data": data}
+                return _CachedConnections(data), []
         if len(raw) >= _READ_AT_MOST:
             return load_connections(path)
         try:
@@ -189,6 +281,24 @@ class FolderCache:
                 self.new_connections = {"sha": sha, "data": data}
         return connections, problems
 
+    def _entry(self, name: str, sha: str) -> tuple[dict[str, Any] | None, str]:
+        """The cached entry of the file *name* with bytes *sha* (checked with the
+        connections file as it is now), and where it came from."""
+        connections = self.new_connections.get("sha")
+        if self.old_connections.get("sha") == connections:
+            cached = self.old_flows.get(name)
+            if isinstance(cached, dict) and cached.get("sha") == sha:
+                return cached, "cached"
+        if self.shipping:
+            return None, "read"
+        if self._shipped_part("connections").get("sha") == connections:
+            # Only valid files are shipped: a problem names its file, which is another
+            # path on the machine that built the cache.
+            shipped = self._shipped_part("flows").get(name)
+            if isinstance(shipped, dict) and shipped.get("sha") == sha and "head" in shipped:
+                return shipped, "shipped"
+        return None, "read"
+
     def flow(self, path: Path, connections: Mapping[str, AnyConnection],
              registry: ActionRegistry) -> LoadedFlow:
         """The flow file *path*: from the cache when its bytes (and the connections
@@ -196,14 +306,14 @@ class FolderCache:
         try:
             raw = _read_bytes(path)
         except OSError:  # worded by load_flow
+            self.counts["read"] += 1
             return load_flow(path, connections, registry=registry)
         if len(raw) >= _READ_AT_MOST:
+            self.counts["read"] += 1
             return load_flow(path, connections, registry=registry)
         sha = hashlib.sha256(raw).hexdigest()
-        cached = (self.old_flows.get(path.name)
-                  if self.old_connections.get("sha") == self.new_connections.get("sha")
-                  else None)
-        if isinstance(cached, dict) and cached.get("sha") == sha:
+        cached, source = self._entry(path.name, sha)
+        if cached is not None:
             try:
                 if "problems" in cached:
                     problems = [_problem_from_json(item) for item in cached["problems"]]
@@ -214,9 +324,11 @@ class FolderCache:
                 pass  # not a cache entry this code wrote: read the file
             else:
                 self.new_flows[path.name] = cached
+                self.counts[source] += 1
                 if head is None:
                     raise FlowFileInvalid(problems, capped=True)
                 return LoadedFlow(None, path, head=head, raw=raw, registry=registry)
+        self.counts["read"] += 1
         try:
             loaded = load_flow_guarded(path, connections, registry, raw)
         except FlowFileInvalid as exc:
@@ -229,22 +341,38 @@ class FolderCache:
         return loaded
 
     def save(self) -> None:
-        """Write the cache again when this load found anything it did not hold."""
+        """Write the cache again when this load found anything it did not hold. A shipped
+        cache is always written, with the valid files only; OSError when it cannot be."""
+        if self.shipping:
+            self._write({"format": _CACHE_FORMAT, "python": _python(), "code": self.key,
+                         "connections": self.new_connections,
+                         "flows": {name: entry for name, entry in self.new_flows.items()
+                                   if "head" in entry}})
+            return
+        if self.counts["shipped"] or self.counts["read"]:
+            log.info("flows %s: %d from the flow cache, %d from the shipped cache, %d read "
+                     "and checked", self.shipped_from, self.counts["cached"],
+                     self.counts["shipped"], self.counts["read"])
         if (self.stored.get("connections") == self.new_connections
                 and self.stored.get("flows") == self.new_flows):
             return
-        data = {"format": _CACHE_FORMAT, "key": self.key, "connections": self.new_connections,
-                "flows": self.new_flows}
+        try:
+            self._write({"format": _CACHE_FORMAT, "key": self.key,
+                         "connections": self.new_connections, "flows": self.new_flows})
+        except OSError as exc:
+            log.info("flow cache %s not written: %s", self.file, exc)
+
+    def _write(self, data: dict[str, Any]) -> None:
         partial = self.file.with_name(
             f".{self.file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             partial.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
             os.replace(partial, self.file)
-        except OSError as exc:
-            log.info("flow cache %s not written: %s", self.file, exc)
+        except OSError:
             with contextlib.suppress(OSError):
                 partial.unlink()
+            raise
 
 
 class _CachedConnections(Mapping[str, "AnyConnection"]):

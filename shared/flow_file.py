@@ -145,17 +145,30 @@ class LoadedFlow:
         return self._lines
 
     def _read_again(self) -> None:
-        """The flow and lines of a cached file, from the bytes it was checked with."""
+        """The flow and lines of a cached file, from the bytes it was checked with. A
+        file that does not read or validate now (a shipped cache built with another
+        version of PyYAML or pydantic than this instance's) gets its problems worded as
+        loading it would word them."""
+        from pydantic import ValidationError
+
         with _READ_AGAIN:
             if self._flow is not None:
                 return
             assert self._raw is not None and self._registry is not None
+            file = str(self.path)
             try:
                 data, lines = read_yaml(self.path, self._raw)
                 data.setdefault("name", self.path.stem)
                 flow = self._registry.flow_model.model_validate(data)
+            except FlowFileInvalid:
+                log.error("flow cache: %s was valid when cached and does not read now", file)
+                raise
+            except ValidationError as exc:
+                log.error("flow cache: %s was valid when cached and is not now", file)
+                raise FlowFileInvalid([problem_from_pydantic(file, data, lines, e, self._registry)
+                                       for e in exc.errors()]) from exc
             except Exception as exc:  # the cache was wrong: a bug, worded like one
-                problem = unexpected(str(self.path), exc)
+                problem = unexpected(file, exc)
                 raise FlowFileInvalid([problem]) from exc
             if FlowHead.of(flow, lines) != self._head:
                 log.error("flow cache: %s reads differently than cached (%s); using the "
