@@ -16,7 +16,9 @@ Cold start: the flows folder is read through the flow cache in `STATE_DIR/cache`
 (`shared.loader.flow_cache`): unchanged files are neither parsed nor checked again, and
 the timers are registered from each flow's head (name, switch, schedule, zone), so a
 start from the cache builds no step model and imports neither the actions nor Jinja2;
-the first run (or page) that needs a flow reads it.
+the first run (or page) that needs a flow reads it. A new instance, whose cache is
+empty, starts the same way from the shipped cache the deployment package carries
+(`flows/.flow-cache.json`, written by `python -m shared build-cache flows`).
 """
 
 import logging

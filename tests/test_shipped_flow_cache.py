@@ -14,6 +14,7 @@ Python, is read past.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from shared.cli import main
 from shared.loader import (
@@ -230,3 +232,26 @@ def test_build_cache_says_when_it_cannot_write(tmp_path: Path,
     assert main(["build-cache", str(folder)]) == 1
     assert "the shipped flow cache was not written" in capsys.readouterr().err
     assert main(["build-cache", str(tmp_path / "nowhere")]) == 2
+
+
+def test_azd_builds_the_shipped_cache_of_the_flows_folder_before_packaging(
+        tmp_path: Path) -> None:
+    """The `prepackage` hook of azure.yaml, run as azd runs it (sh, in the project
+    folder): it writes flows/.flow-cache.json, and .funcignore ships it."""
+    config = yaml.safe_load((ROOT / "azure.yaml").read_text(encoding="utf-8"))
+    hook = config["services"]["api"]["hooks"]["prepackage"]
+    assert "build-cache flows" in hook["windows"]["run"]
+    app = tmp_path / "app"
+    shutil.copytree(ROOT / "flows", app / "flows", ignore=shutil.ignore_patterns(SHIPPED_FILE))
+    (app / "shared").symlink_to(ROOT / "shared")
+    (app / ".venv").symlink_to(Path(sys.executable).parents[1])
+    done = subprocess.run([hook["posix"]["shell"], "-c", hook["posix"]["run"]], cwd=app,
+                          capture_output=True, text=True, check=True)
+    assert "WARNING" not in done.stderr
+    stored = json.loads((app / "flows" / SHIPPED_FILE).read_text(encoding="utf-8"))
+    assert "storm-daily-report.yaml" in stored["flows"]
+    for line in (ROOT / ".funcignore").read_text(encoding="utf-8").splitlines():
+        pattern = line.strip().strip("/")
+        if pattern and not pattern.startswith(("#", "!")):
+            for candidate in ("flows", SHIPPED_FILE, f"flows/{SHIPPED_FILE}"):
+                assert not fnmatch.fnmatch(candidate, pattern), (line, candidate)
