@@ -83,8 +83,11 @@ def style_axes(ax: Axes, value_axis: Literal["x", "y"]) -> None:
 
 
 def set_title(ax: Axes, title: str) -> None:
+    # y given: where matplotlib would put it (no tick labels above the axes), without
+    # measuring the axes' decorations again at every draw to find that out.
+    # Out of the axes' measure: `chart_layout` gives it room above and keeps it inside.
     ax.set_title(plain(title_text(title)), loc="left", fontsize=13, fontweight="bold",
-                 color=TEXT_COLOUR, pad=10)
+                 color=TEXT_COLOUR, pad=10, y=1.0).set_in_layout(False)
 
 
 def set_labels(ax: Axes, x_label: str, y_label: str) -> None:
@@ -172,7 +175,7 @@ def _pitch(ax: Axes, horizontal: bool) -> float:
 class CategoryFit:
     """Category labels that must not overlap, fitted to the figure as laid out.
 
-    `refit` runs after each layout (see `chart_figure`): across the axis when every
+    `refit` runs after each layout (see `chart_layout`): across the axis when every
     label fits beside its neighbours; else turned by `ROTATION` when that shows more
     of them (turned labels only need a line's height between them); else every n-th
     label. Down a bar chart, every n-th label that keeps a line's height between

@@ -7,14 +7,15 @@ pyplot, so no global figure state is touched and renders can run on several
 threads.
 
 Cost (`benchmarks/bench_load.py`, many runs at once): `render_chart` builds its
-figure on the caller's thread, then lays it out and draws it holding `_DRAWING`,
-one chart at a time, with the one Agg renderer kept for that (`_RENDERERS`): text
+figure on the caller's thread, then lays it out (`chart_layout.FittedLayout`: one
+measure of the decorations for most charts) and draws it holding `_DRAWING`, one
+chart at a time, with the one Agg renderer kept for that (`_RENDERERS`): text
 already measured for an earlier chart (tick numbers, axis names, categories) is not
 measured again, as matplotlib caches text metrics per renderer, and the charts
 being drawn do not take turns on the interpreter. (matplotlib draws one figure at a
 time anyway: `Figure.draw` holds a lock of its own.) The layout is run once, before
 the draw, rather than by `savefig`'s first draw of every artist; the PNG is encoded
-outside the lock. None of this changes a pixel or a byte of the PNG.
+outside the lock, as RGB at zlib level 3 (`_encode_png`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.image
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import ConstrainedLayoutEngine
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from shared.kusto.types import Column
 
@@ -48,6 +49,7 @@ from .chart_axes import (
 from .chart_data import plan_series, prepare_data
 from .chart_draw import draw_bars, draw_lines, draw_pie, draw_scatter
 from .chart_format import default_title, join_names, plain, title_text
+from .chart_layout import FittedLayout
 from .chart_spec import Chart, ChartSpec, choose_columns
 from .chart_style import (
     DPI,
@@ -71,26 +73,9 @@ class _Meta:
     title: str = ""
 
 
-class _Layout(ConstrainedLayoutEngine):
-    """Constrained layout that fits the category labels to the room it leaves them
-    (`CategoryFit`), laying out again while they change: a label's room is known
-    only once the legend and the other axis have theirs."""
-
-    def __init__(self) -> None:
-        super().__init__(w_pad=0.12, h_pad=0.1)
-        self.fits: list[CategoryFit] = []
-
-    def execute(self, fig: Figure) -> None:
-        super().execute(fig)
-        for attempt in range(3):
-            if not any([fit.refit(fig, settle=attempt > 0) for fit in self.fits]):
-                break
-            super().execute(fig)
-
-
 def _new_figure() -> Figure:
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, facecolor="white",
-                 layout=_Layout())
+                 layout=FittedLayout())
     FigureCanvasAgg(fig)
     return fig
 
@@ -166,7 +151,7 @@ def _build(spec: ChartSpec, columns: Sequence[Column], rows: Sequence[Sequence[A
             if count > 1:
                 legend(ax)
             engine = fig.get_layout_engine()
-            if categories and isinstance(engine, _Layout):
+            if categories and isinstance(engine, FittedLayout):
                 engine.fits.append(CategoryFit(ax, categories, horizontal))
     if not count:
         fig.clear()
@@ -220,6 +205,19 @@ def _draw(fig: Figure) -> np.ndarray:
     return np.array(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
 
 
+def _encode_png(pixels: np.ndarray, title: str) -> bytes:
+    """The figure's pixels as a PNG: RGB (the face is opaque white, so alpha says
+    nothing), zlib level 3 (a third of the time of level 6 on a chart, and as small),
+    its DPI, and the title in its metadata, drawn or not."""
+    info = PngInfo()
+    info.add_text("Title", title)
+    info.add_text("Software", "Kusto Flows")
+    image = Image.fromarray(pixels[..., :3])
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", compress_level=3, dpi=(DPI, DPI), pnginfo=info)
+    return buffer.getvalue()
+
+
 def _png_size(png: bytes) -> tuple[int, int]:
     width, height = struct.unpack(">II", png[16:24])
     return width, height
@@ -229,17 +227,9 @@ def render_chart(spec: ChartSpec, columns: Sequence[Column],
                  rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Chart:
     """`rows` drawn as `spec` says, as a PNG (`charts.render_chart`)."""
     fig, meta, (x, ys, series) = _build(spec, columns, rows, titled)
-    try:
-        with _DRAWING:
-            pixels = _draw(fig)
-    finally:
-        fig.clear()  # no pyplot: nothing else holds the figure; free its artists now
-    buffer = io.BytesIO()
-    # What savefig(format="png") writes for this figure (FigureCanvasAgg.print_png):
-    # its DPI, a white face. The title travels in the PNG's metadata, drawn or not.
-    matplotlib.image.imsave(buffer, pixels.data, format="png", origin="upper",
-                            dpi=DPI, metadata={"Title": meta.title, "Software": "Kusto Flows"})
-    png = buffer.getvalue()
+    with _DRAWING:
+        pixels = _draw(fig)
+    png = _encode_png(pixels, meta.title)
     width, height = _png_size(png)
     return Chart(png=png, width_px=width, height_px=height, series_count=meta.series_count,
                  x_column=x, y_columns=ys, series_column=series, empty=meta.empty)
