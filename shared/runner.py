@@ -15,6 +15,8 @@
   recorded its outcome fails `SideEffectUncertain` rather than repeat blindly.
 - A step may wait for something outside the run (`StepWaiting`): the run stops as
   `Waiting` and is resumed later with the same journal.
+- Files a step writes while the run runs (a large result's CSV, `shared.run_files`)
+  are removed when the run ends, however it ends.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import KustoFlowsError, RequestTimeout, RunTimedOut, SideEffectUncertain
 from .outputs import json_safe
 from .results import RunResult, RunStatus, StepError, StepResult, StepStatus, new_run_id
+from .run_files import RunFiles
 from .state import JournalEntry, StateStoreUnavailable
 from .steps import REGISTRY, ActionRegistry, BlockOutcome, StepContext, StepWaiting
 
@@ -122,7 +125,7 @@ class Runner:
         ends = time.monotonic() + budget
         ctx = StepContext(self.resources, flow, run.run_id, started,
                           ends if deadline is None else min(ends, deadline),
-                          can_suspend=journal is not None)
+                          can_suspend=journal is not None, files=RunFiles(run.run_id))
         context = {
             "trigger": trigger.context(),
             "run": {"id": run.run_id, "flow": flow.name, "started_at": started,
@@ -135,13 +138,16 @@ class Runner:
             scope: dict[str, Any] = {}
             self._run_block(flow.steps, state, scope, {}, "")
         finally:
-            run.status = self._final_status(state)
-            run.resume_after = state.resume_after
-            if flow.on_failure is not None and run.status.final:
-                self._failure_notice(flow, state, scope)
-            if run.status != RunStatus.WAITING:
-                run.ended_at = datetime.now(UTC)
-            self._notify("run_finished", run)
+            try:
+                run.status = self._final_status(state)
+                run.resume_after = state.resume_after
+                if flow.on_failure is not None and run.status.final:
+                    self._failure_notice(flow, state, scope)
+                if run.status != RunStatus.WAITING:
+                    run.ended_at = datetime.now(UTC)
+                self._notify("run_finished", run)
+            finally:
+                ctx.files.remove()  # a waiting run reads its results again when resumed
         return run
 
     def _failure_notice(self, flow: Flow, state: _RunState, scope: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ service client and its credential (`Resources.client`).
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -211,15 +212,22 @@ class _BlobStore:
             content_type=attachment.content_type,
             content_disposition=f'attachment; filename="{_segment(attachment.name, "file")}"')
         try:
-            blob.upload_blob(attachment.data, overwrite=True, content_settings=settings)
+            self._put(blob, attachment, settings)
         except ResourceNotFoundError:
             # The container is made by the deployment; Azurite starts without it.
             try:
                 service.create_container(self.target.container)
             except ResourceExistsError:
                 pass
-            blob.upload_blob(attachment.data, overwrite=True, content_settings=settings)
+            self._put(blob, attachment, settings)
         return blob
+
+    @staticmethod
+    def _put(blob: Any, attachment: Attachment, settings: Any) -> None:
+        """Upload *attachment* streamed from its file (the SDK sends it in blocks)."""
+        with attachment.open() as source:
+            blob.upload_blob(source, length=attachment.size, overwrite=True,
+                             content_settings=settings)
 
     def sign(self, blob: Any, expires_at: datetime) -> str:
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
@@ -266,7 +274,8 @@ def _write_local(settings: Settings, name: str, attachment: Attachment) -> Path:
     path = Path(settings.outbox_dir) / "links" / name
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(attachment.data)
+        with attachment.open() as source, path.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
     except OSError as exc:
         raise BlobUploadFailed(f"cannot write {attachment.name} under {settings.outbox_dir}: "
                                f"{exc.strerror or exc}",

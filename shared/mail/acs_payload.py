@@ -42,6 +42,10 @@ IMPORTANCE_HEADERS: dict[str, dict[str, str]] = {
 #: The domain of the default EMAIL_SENDER: fine for the outbox, refused by ACS.
 PLACEHOLDER_SENDER_DOMAIN = "kusto-flows.local"
 
+#: Bytes read and base64-encoded at a time: a multiple of 3, so the pieces join
+#: into the base64 of the whole.
+_BASE64_CHUNK = 3 << 18
+
 
 def _address(text: str, field: str) -> dict[str, str]:
     """A recipient as ACS's `{address, displayName}`: exactly one mailbox."""
@@ -63,11 +67,21 @@ def _sender_address(text: str) -> str:
     return address
 
 
+def _base64(part: Attachment) -> str:
+    """*part*'s bytes in base64, encoded a chunk at a time from its file (the JSON
+    needs the text whole; the raw bytes are never held whole beside it)."""
+    encoded = bytearray()
+    with part.open() as source:
+        while chunk := source.read(_BASE64_CHUNK):
+            encoded += base64.b64encode(chunk)
+    return encoded.decode("ascii")
+
+
 def _attachment(part: Attachment) -> dict[str, str]:
     payload = {
         "name": part.name,
         "contentType": part.content_type,
-        "contentInBase64": base64.b64encode(part.data).decode("ascii"),
+        "contentInBase64": _base64(part),
     }
     if part.content_id:
         payload["contentId"] = part.content_id

@@ -135,12 +135,13 @@ def to_mime(message: EmailMessage) -> MimeMessage:
         html_part = list(mime.iter_parts())[1]  # multipart/alternative: text, html
         for image in message.inline:
             maintype, _, subtype = image.content_type.partition("/")
-            html_part.add_related(image.data, maintype=maintype, subtype=subtype,
+            html_part.add_related(image.read_bytes(), maintype=maintype, subtype=subtype,
                                   cid=f"<{image.content_id}>", filename=image.name,
                                   disposition="inline")
     for attachment in message.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
-        # Bytes (base64) even for text: a CSV keeps its exact line endings.
-        mime.add_attachment(attachment.data, maintype=maintype, subtype=subtype,
+        # Bytes (base64) even for text: a CSV keeps its exact line endings. MIME holds
+        # each part whole, so a file-backed attachment is read here.
+        mime.add_attachment(attachment.read_bytes(), maintype=maintype, subtype=subtype,
                             filename=attachment.name)
     return mime

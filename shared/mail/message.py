@@ -13,18 +13,21 @@ header values follow on every delivery path (outbox and ACS alike):
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import BinaryIO, Literal
 
 from markupsafe import Markup
 
-from shared.errors import StepInputError
+from shared.errors import KustoFlowsError, StepInputError
 
 __all__ = [
     "AddressError",
     "Attachment",
+    "AttachmentGone",
     "EmailMessage",
     "HtmlWithParts",
     "Importance",
@@ -146,21 +149,98 @@ def format_mailbox(name: str, address: str) -> str:
     return f"{name} <{address}>"
 
 
-@dataclass(frozen=True)
+class AttachmentGone(KustoFlowsError, http_status=410):
+    """The file behind a file-backed `Attachment` is no longer there: its run ended
+    (run files are removed then), so its bytes cannot be read any more."""
+
+
 class Attachment:
     """A file a step produced: the connector's AttachmentName/AttachmentContent.
 
     With `content_id` set it is an inline part, referenced from HTML as `cid:<id>`.
+    Its bytes are in memory (`Attachment(name, type, data)`) or, for a large one, in a
+    file of its run (`Attachment.from_file`, see `shared.run_files`), removed when the
+    run ends. Read them with `open()` (a binary file: stream it) or `read_bytes()`
+    (whole, where a protocol needs one value); `size` needs no reading. Immutable.
     """
+
+    __slots__ = ("_data", "_file", "_size", "content_id", "content_type", "name")
 
     name: str
     content_type: str
-    data: bytes = field(repr=False)
-    content_id: str = ""
+    content_id: str
+    _data: bytes
+    _file: Path | None
+    _size: int
+
+    def __init__(self, name: str, content_type: str, data: bytes, content_id: str = "") -> None:
+        for slot, value in (("name", name), ("content_type", content_type),
+                            ("content_id", content_id), ("_data", bytes(data)),
+                            ("_file", None), ("_size", len(data))):
+            object.__setattr__(self, slot, value)
+
+    @classmethod
+    def from_file(cls, name: str, content_type: str, path: Path, *,
+                  content_id: str = "") -> Attachment:
+        """The file at *path*, read only when a consumer needs its bytes; whoever
+        made the file removes it (a run's files: when the run ends)."""
+        file = Path(path)
+        made = cls(name, content_type, b"", content_id)
+        object.__setattr__(made, "_file", file)
+        object.__setattr__(made, "_size", file.stat().st_size)
+        return made
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an Attachment is immutable (setting {name!r})")
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self._size
+
+    @property
+    def file(self) -> Path | None:
+        """The file holding the bytes; None when they are in memory."""
+        return self._file
+
+    def open(self) -> BinaryIO:
+        """The bytes as a binary file, to read as a stream; close it after use."""
+        if self._file is None:
+            return io.BytesIO(self._data)
+        try:
+            return self._file.open("rb")
+        except FileNotFoundError:
+            raise AttachmentGone(
+                f"the file of attachment {self.name} was removed when its run ended",
+                hint="use a step's file outputs within the run that made them") from None
+
+    def read_bytes(self) -> bytes:
+        """The bytes, whole (read from the file for a file-backed attachment)."""
+        if self._file is None:
+            return self._data
+        with self.open() as source:
+            return source.read()
+
+    @property
+    def data(self) -> bytes:
+        """`read_bytes()`: the bytes, whole."""
+        return self.read_bytes()
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.name, self.content_type, self.content_id, self._file, self._size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attachment):
+            return NotImplemented
+        return self._key() == other._key() and self._data == other._data
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        where = f", file={str(self._file)!r}" if self._file is not None else ""
+        cid = f", content_id={self.content_id!r}" if self.content_id else ""
+        return (f"Attachment(name={self.name!r}, content_type={self.content_type!r}, "
+                f"size={self._size}{cid}{where})")
 
     def __str__(self) -> str:  # what `{{ steps.x.csv }}` shows inside a text template
         return f"{self.name} ({self.content_type}, {self.size} bytes)"

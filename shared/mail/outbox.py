@@ -109,7 +109,7 @@ class Outbox:
             images: dict[str, str] = {}
             for image in message.inline:
                 image_path = self.folder / f"{stem}_{image.name}"
-                _write_atomic(image_path, image.data)
+                _write_atomic(image_path, image.read_bytes())
                 written.append(image_path)
                 images[image.content_id] = image_path.name
             preview = self.folder / f"{stem}.html"

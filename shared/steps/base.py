@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import KustoFlowsError, RunTimedOut
+from ..run_files import RunFiles
 
 if TYPE_CHECKING:
     from ..model import Flow, StepModel
@@ -75,6 +76,8 @@ class StepContext:
     #: True when the run can stop while it waits and be resumed later (queued runs);
     #: an inline run waits in its own process instead.
     can_suspend: bool = False
+    #: The run's temporary files (a large CSV), removed by the runner when the run ends.
+    files: RunFiles = field(default_factory=RunFiles)
 
     @property
     def settings(self) -> Settings:

@@ -126,7 +126,8 @@ def _image_url(value: Any) -> str:
         if value.content_type not in _IMAGE_TYPES:
             raise StepInputError(f"field 'image': {value.name} is {value.content_type}, not "
                                  f"an image", hint="use a chart output: {{ steps.<id>.chart }}")
-        data = compact_png(value.data) if value.content_type == "image/png" else value.data
+        data = value.read_bytes()
+        data = compact_png(data) if value.content_type == "image/png" else data
         return f"data:{value.content_type};base64,{base64.b64encode(data).decode()}"
     if isinstance(value, str) and urlsplit(value).scheme == "https":
         return value
