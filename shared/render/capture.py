@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import setitem
-from typing import Any
+from typing import Any, Protocol
 
 from ..kusto.json_rows import JsonRows, to_datetime
 from ..kusto.types import Column
 from .cells import cell_text
 
-__all__ = ["RenderCapture", "csv_cells", "csv_text"]
+__all__ = ["ByteSink", "RenderCapture", "csv_cells", "csv_text"]
 
 #: Values the csv module writes exactly as `cell_text` prints them (None as empty):
 #: passed through untouched. Exact types: a bool (an int) is printed `true`.
@@ -104,8 +104,16 @@ def csv_cells(batch: JsonRows, index: int) -> list[Any] | None:
     return [v if type(v) in plain else text(v) for v in batch.column(index)]
 
 
+class ByteSink(Protocol):
+    def write(self, data: bytes, /) -> Any: ...
+
+
 class RenderCapture:
-    def __init__(self, head_rows: int, keep_rows: bool) -> None:
+    """*csv_out*: where the CSV goes, a batch at a time (a run file, so a large result
+    is not held as text: `kusto_visualize`); without one it is kept for `csv_bytes`."""
+
+    def __init__(self, head_rows: int, keep_rows: bool, csv_out: ByteSink | None = None
+                 ) -> None:
         self.head_rows = head_rows
         self.keep_rows = keep_rows
         self.columns: list[Column] = []
@@ -113,6 +121,7 @@ class RenderCapture:
         self.rows: list[Sequence[Any]] = []
         self.total = 0
         self._buffer = io.BytesIO()
+        self._out: ByteSink = self._buffer if csv_out is None else csv_out
         # The csv module writes a line at a time: into a list, encoded a batch at a
         # time (an io.TextIOWrapper costs a decoder reset per line).
         self._lines: list[str] = []
@@ -164,13 +173,15 @@ class RenderCapture:
             self.rows.extend(batch.typed())
 
     def _flush(self) -> None:
-        self._buffer.write("".join(self._lines).encode("utf-8"))
+        self._out.write("".join(self._lines).encode("utf-8"))
         self._lines.clear()
 
     def csv_bytes(self) -> bytes:
+        """The CSV written so far, when it is kept here (no *csv_out*)."""
         self._flush()
         data = self._buffer.getvalue()
         self._buffer = io.BytesIO()
+        self._out = self._buffer
         return data
 
 

@@ -16,7 +16,6 @@ from ..mail.message import Attachment, HtmlWithParts
 from ..render.capture import RenderCapture
 from ..render.report import deep_link, report_document, report_html
 from ..render.table import html_table
-from ..run_files import SpooledFile
 from .base import StepContext, StepOutcome
 from .kusto_checks import kusto_text_checker
 from .kusto_common import ChartFields, QueryText, VisualKustoStep, kusto_request
@@ -45,7 +44,7 @@ def visualize(step: VisualKustoStep, text: str, inputs: Mapping[str, Any], ctx: 
     limits = ctx.flow.limits
     # The CSV goes to a file of the run as it is written (memory up to 1 MiB).
     with ctx.files.spool(f"{step.id}.csv", "text/csv") as csv_out:
-        capture = _SpooledCapture(step.max_table_rows, step.chart != "table", csv_out)
+        capture = RenderCapture(step.max_table_rows, step.chart != "table", csv_out)
         started = time.perf_counter()
         info = backend.execute(request, GuardedSink(capture, limits.max_records,
                                                     limits.max_bytes))
@@ -104,19 +103,6 @@ def visualize(step: VisualKustoStep, text: str, inputs: Mapping[str, Any], ctx: 
     }
     kind = spec.kind if spec is not None else "table"
     return StepOutcome(outputs, f"{capture.total:,} rows, {kind}")
-
-
-class _SpooledCapture(RenderCapture):
-    """A RenderCapture whose CSV goes into *out* a batch at a time, rather than into
-    bytes kept in memory. (RenderCapture writes each batch's lines with `_flush`.)"""
-
-    def __init__(self, head_rows: int, keep_rows: bool, out: SpooledFile) -> None:
-        super().__init__(head_rows, keep_rows)
-        self._out = out
-
-    def _flush(self) -> None:
-        self._out.write("".join(self._lines).encode("utf-8"))
-        self._lines.clear()
 
 
 def chart_spec(step: ChartFields, inputs: Mapping[str, Any], visualization: Any
