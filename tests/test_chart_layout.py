@@ -4,7 +4,9 @@ What: every text of a drawn chart (ticks, turned category labels, title, axis na
 legend, value labels, notes) lies inside the 800x450 image; the axes takes all the
 room the texts leave (the decorations reach the figure's padding); a column chart
 whose labels fit is measured once, and a chart whose labels must be turned at most
-three times; the PNG is RGB with the title in its metadata.
+three times; the PNG is RGB with the title in its metadata; a bar's value label sits
+3 points past its end, on the side of its sign (written as plain texts now, not by
+`Axes.bar_label`).
 
 Why: the layout replaced matplotlib's constrained layout, which measured every text
 four times per chart (most of a run's time under load, issue 14); what it must keep
@@ -164,3 +166,29 @@ def test_the_png_is_rgb_with_its_title_in_the_metadata():
     assert image.info["Title"] == "Storm events by type"
     assert image.info["Software"] == "Kusto Flows"
     assert image.info["dpi"] == pytest.approx((100, 100), abs=0.1)
+
+
+@pytest.mark.parametrize("kind", ["column", "bar"])
+def test_each_value_label_sits_just_past_its_bar_end_on_the_side_of_its_sign(kind):
+    rows = [["gain", 120], ["loss", -80], ["flat", 0], ["big gain", 1500]]
+    fig = drawn(ChartSpec(kind), NAMED, rows)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    bars = sorted(ax.patches, key=lambda p: p.get_y() if kind == "bar" else p.get_x())
+    labels = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert set(labels) == {"120", "-80", "0", "1,500"}
+    for bar, (name, value) in zip(bars, rows, strict=True):
+        end = bar.get_window_extent(renderer)
+        box = labels[f"{value:,}"]
+        if kind == "column":
+            assert box.x0 < (end.x0 + end.x1) / 2 < box.x1, name
+            if value >= 0:
+                assert 0 < box.y0 - end.y1 < 8, name  # 3 points above the top
+            else:
+                assert 0 < end.y0 - box.y1 < 8, name  # 3 points below the bottom
+        else:
+            assert box.y0 < (end.y0 + end.y1) / 2 < box.y1, name
+            if value >= 0:
+                assert 0 < box.x0 - end.x1 < 8, name
+            else:
+                assert 0 < end.x0 - box.x1 < 8, name
