@@ -131,15 +131,28 @@ def category_ticks(ax: Axes, labels: list[str], horizontal: bool) -> None:
                    fontsize=_label_size(count, horizontal))
 
 
+#: Widths already measured, by (font size, DPI): charts of one process share them (a
+#: report's categories come back run after run). Emptied when it grows past this.
+_WIDTHS: dict[tuple[int, float], dict[str, float]] = {}
+_MAX_WIDTHS = 20_000
+#: The height of a line, by (font size, DPI).
+_HEIGHTS: dict[tuple[int, float], float] = {}
+
+
 class _Measure:
-    """Sizes in pixels of texts at one font size, each measured once."""
+    """Sizes in pixels of texts at one font size, each measured once a process."""
 
     def __init__(self, fig: Figure, size: int) -> None:
         self._fig = fig
         self._renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
         self._size = size
-        self._widths: dict[str, float] = {}
-        self.height = float(self._box("Ag").height)
+        if sum(map(len, _WIDTHS.values())) > _MAX_WIDTHS:
+            _WIDTHS.clear()
+        key = (size, float(fig.dpi))
+        self._widths = _WIDTHS.setdefault(key, {})
+        if key not in _HEIGHTS:
+            _HEIGHTS[key] = float(self._box("Ag").height)
+        self.height = _HEIGHTS[key]
 
     def _box(self, text: str) -> Bbox:
         probe = Text(0, 0, text, fontsize=self._size)
