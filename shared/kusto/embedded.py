@@ -20,7 +20,8 @@ from typing import Any
 from ..errors import KustoUnavailable, LimitExceeded, RequestTimeout
 from .backend import ExecutionInfo, KustoRequest
 from .embedded_errors import ConnectionView, query_error
-from .embedded_limits import EngineLimits, streaming_ranges
+from .embedded_limits import EngineLimits
+from .embedded_translate import Translations
 from .reader import ResultSink
 from .types import Column
 
@@ -72,33 +73,11 @@ def _fixer(kind: str) -> Callable[[Any], Any] | None:
     return None
 
 
-class _Schema:
-    """The connection's tables and columns for translating (`duckdb_kql.engine.schema`,
-    a few ms of catalog queries), read again only after a statement that is not a
-    SELECT ran (a control command: `.set-or-append` creates a table). The connection
-    is the backend's own, so nothing else changes its catalog."""
-
-    def __init__(self) -> None:
-        self._known: Any = None
-
-    def of(self, con: Any) -> Any:
-        if self._known is None:
-            from duckdb_kql.engine import schema
-
-            self._known = schema(con)
-        return self._known
-
-    def after(self, sql: str) -> None:
-        import duckdb
-
-        if any(s.type != duckdb.StatementType.SELECT for s in duckdb.extract_statements(sql)):
-            self._known = None
-
-
 def _start(con: Any, text: str, values: dict[str, Any], database: str | None,
-           tables: _Schema) -> Any:
+           translations: Translations) -> Any:
     """What `duckdb_kql.execute` does (through its public API), with `range` read as a
-    stream (`streaming_ranges`); returns the cursor, rows not yet fetched."""
+    stream (`streaming_ranges`) and the translation kept (`embedded_translate`);
+    returns the cursor, rows not yet fetched."""
     import duckdb_kql
     from duckdb_kql.engine import databases
 
@@ -108,18 +87,13 @@ def _start(con: Any, text: str, values: dict[str, Any], database: str | None,
         if database not in known:
             raise duckdb_kql.KqlSchemaError(
                 database, hint=f"database not attached to this connection; reachable: {known}")
-    translated = duckdb_kql.to_sql(text, schema=tables.of(con), parameters=values or None,
-                                   database=database)
-    if translated.unbound:
-        raise duckdb_kql.KqlSchemaError(
-            ", ".join(translated.unbound),
-            hint="declared query parameter with no value and no default")
-    sql = streaming_ranges(str(translated))
-    bound = translated.parameters
+    statement = translations.statement(con, text, values, database)
     try:
-        return con.execute(sql, bound) if bound else con.execute(sql)
+        if statement.values:
+            return con.execute(statement.sql, statement.values)
+        return con.execute(statement.sql)
     finally:  # also when it failed part way: a command may have changed some tables
-        tables.after(sql)
+        translations.ran(statement.sql)
 
 
 class EmbeddedBackend:
@@ -130,7 +104,7 @@ class EmbeddedBackend:
         self.limits = limits or EngineLimits.default()
         self._lock = threading.Lock()
         self._con: Any = None
-        self._tables = _Schema()
+        self._translations = Translations()
 
     def _connection(self) -> Any:
         if self._con is None:
@@ -166,7 +140,8 @@ class EmbeddedBackend:
             deadline = _Deadline(con, request.timeout - (time.monotonic() - started))
             try:
                 with deadline:
-                    cursor = _start(con, request.text, values, database, self._tables)
+                    cursor = _start(con, request.text, values, database,
+                                    self._translations)
                     description = cursor.description or []
                     columns = [Column(d[0], kusto_type(d[1])) for d in description]
                     fixers = [_fixer(c.type) for c in columns]
