@@ -29,15 +29,17 @@ median round):
   of at least one row.
 - queued: the same app with AzureWebJobsStorage = an Azurite queue service. 20
   clients each post a webhook (202: enqueued) and post the next once its run has
-  ended, so at most 20 runs are in flight, as inline; a listener thread (the host's
-  queue listener: `tests/queue_pump.py`'s delivery, one poll every 10 ms while the
-  queue is empty) hands messages to a pool of 20 workers calling the app's
-  `run_queued_flow`. A run's latency is from its request to the end of its
-  invocation; the rate counts from the first request to the last run's end. Every
-  run is read back (`get_run`) and checked as inline. The flow's copy says
-  `trigger.overlap: allow` (see `flows_folder`). The listener's receive and delete
-  requests run in this interpreter and count in its CPU; in Azure they are the
-  host's. Azurite's own CPU does not count.
+  ended, so at most 20 runs are in flight, as inline; the host's queue listener runs
+  in a process of its own, as the Functions host does (`host_listener`: receives up
+  to as many messages as there are free workers, one poll every 10 ms while the
+  queue is empty, deletes each message once its invocation ended) and hands the
+  messages to this interpreter, where a pool of 20 workers calls the app's
+  `run_queued_flow` with the `QueueMessage` the Python worker builds. A run's
+  latency is from its request to the end of its invocation; the rate counts from
+  the first request to the last run's end. Every run is read back (`get_run`) and
+  checked as inline. The flow's copy says `trigger.overlap: allow` (see
+  `flows_folder`). The enqueue (the webhook's request) counts in this interpreter's
+  CPU; the listener's receive and delete requests, and Azurite's own CPU, do not.
 
 Each mode first does one warm-up run per thread (imports, the engine's start, font
 caches), not counted. Printed per mode: runs/s (runs / wall time), ms/run (its
@@ -340,7 +342,57 @@ def measure_direct(mode: str, workdir: Path, runs: int, concurrency: int) -> dic
     return summary(mode, wall, latencies, runs, warm, cpu_seconds() - cpu)
 
 
+def host_listener(connection_string: str, concurrency: int, deliveries: Any, ended: Any,
+                  stop: Any) -> None:
+    """The host's queue listener, in a process of its own (in Azure it is the host's,
+    not the Python worker's): take messages while a worker is free (up to 32 a
+    request, as many as there are free workers), one poll every 10 ms while the queue
+    is empty; hand each to the worker (`deliveries`) and delete it once the worker
+    says its invocation ended (`ended`: message id, error or "")."""
+    from queue import Empty
+
+    from shared.queue import RUN_QUEUE
+    from tests.queue_pump import queue_client
+
+    client = queue_client(connection_string, RUN_QUEUE)
+    in_flight: dict[str, Any] = {}
+
+    def settle(message_id: str, error: str) -> None:
+        received = in_flight.pop(message_id)
+        if error:  # visible again at once, as the test pump does
+            client.update_message(received, visibility_timeout=0)
+        else:
+            client.delete_message(received)
+
+    while not stop.is_set():
+        while True:
+            try:
+                settle(*ended.get_nowait())
+            except Empty:
+                break
+        free = min(32, concurrency - len(in_flight))
+        if free <= 0:
+            try:
+                settle(*ended.get(timeout=0.1))
+            except Empty:
+                pass
+            continue
+        got = list(client.receive_messages(messages_per_page=free, max_messages=free,
+                                           visibility_timeout=60))
+        for received in got:
+            in_flight[received.id] = received
+            deliveries.put((received.id, received.content, received.dequeue_count,
+                            received.pop_receipt))
+        if not got:
+            time.sleep(0.01)
+
+
 def measure_queued(workdir: Path, runs: int, concurrency: int) -> dict[str, Any]:
+    import multiprocessing
+    from queue import Empty
+
+    from azure.functions.queue import QueueMessage
+
     from shared.queue.message import RunMessage
     from tests.fixtures_azurite import AzuriteQueue
     from tests.queue_pump import Pump
@@ -348,63 +400,38 @@ def measure_queued(workdir: Path, runs: int, concurrency: int) -> dict[str, Any]
     with AzuriteQueue(workdir / "azurite") as azurite:
         storage = azurite.connection_string
         functions = build_app(workdir, storage)
+        Pump(storage, functions)  # the queues made, and empty
         finished: dict[str, float] = {}
         done: dict[str, threading.Event] = {}
         done_lock = threading.Lock()
         runner = functions["run_queued_flow"].get_user_function()
+        failures: list[str] = []
+        context = multiprocessing.get_context("spawn")
+        deliveries, ended, stop = context.Queue(), context.Queue(), context.Event()
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="worker")
 
-        class Timed:
-            """`run_queued_flow`, noting when each run's invocation ended."""
-
-            @staticmethod
-            def get_user_function() -> Callable[[Any], None]:
-                def timed(message: Any) -> None:
-                    runner(message)
-                    run_id = RunMessage.from_json(message.get_body()).run_id
-                    finished[run_id] = time.perf_counter()
-                    with done_lock:
-                        done.setdefault(run_id, threading.Event()).set()
-                return timed
-
-        pump = Pump(storage, {**functions, "run_queued_flow": Timed()})
-        stop = threading.Event()
-        slots = threading.Semaphore(concurrency)
-        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="pump")
-
-        def deliver(received: Any) -> None:
+        def invoke(message_id: str, content: str, dequeue_count: int, receipt: str) -> None:
+            """`run_queued_flow`, as the worker calls it; when its run ended, noted."""
+            error = ""
             try:
-                pump._deliver(pump.runs, "run_queued_flow", received)
-            finally:
-                slots.release()
-
-        failures: list[BaseException] = []
+                runner(QueueMessage(id=message_id, body=content.encode("utf-8"),
+                                    dequeue_count=dequeue_count, pop_receipt=receipt))
+            except Exception as exc:
+                error = repr(exc)
+                failures.append(error)
+            run_id = RunMessage.from_json(content).run_id
+            finished[run_id] = time.perf_counter()
+            with done_lock:
+                done.setdefault(run_id, threading.Event()).set()
+            ended.put((message_id, error))
 
         def dispatch() -> None:
-            try:
-                listen()
-            except BaseException as exc:
-                failures.append(exc)
-                raise
-
-        def listen() -> None:
-            """The host's listener: take messages while a worker is free (up to 32 a
-            request, as many as there are free workers), one poll every 10 ms while
-            the queue is empty."""
             while not stop.is_set():
-                if not slots.acquire(timeout=0.1):
+                try:
+                    item = deliveries.get(timeout=0.1)
+                except Empty:
                     continue
-                free = 1
-                while free < 32 and slots.acquire(blocking=False):
-                    free += 1
-                got = list(pump.runs.receive_messages(messages_per_page=free,
-                                                      max_messages=free,
-                                                      visibility_timeout=60))
-                for received in got:
-                    pool.submit(deliver, received)
-                for _ in range(free - len(got)):
-                    slots.release()
-                if not got:
-                    time.sleep(0.01)
+                pool.submit(invoke, *item)
 
         def batch(count: int, first: int) -> tuple[float, float, list[float]]:
             """*count* runs, each of *concurrency* clients posting its next webhook when
@@ -422,11 +449,11 @@ def measure_queued(workdir: Path, runs: int, concurrency: int) -> dict[str, Any]
                 with lock:
                     requested[run_id] = started
                 with done_lock:
-                    ended = done.setdefault(run_id, threading.Event())
+                    ended_run = done.setdefault(run_id, threading.Event())
                 waited = 0.0
-                while not ended.wait(0.5):
+                while not ended_run.wait(0.5):
                     waited += 0.5
-                    if failures or waited > 600:
+                    if failures or waited > 600 or not host.is_alive():
                         raise RuntimeError(f"run {run_id} did not end: {failures}")
 
             started = time.perf_counter()
@@ -443,21 +470,24 @@ def measure_queued(workdir: Path, runs: int, concurrency: int) -> dict[str, Any]
                 check_run(record)
             return started, max(ends), latencies
 
-        listener = threading.Thread(target=dispatch, name="pump-listener", daemon=True)
-        listener.start()
+        host = context.Process(target=host_listener, name="host-listener", daemon=True,
+                               args=(storage, concurrency, deliveries, ended, stop))
+        host.start()
+        dispatcher = threading.Thread(target=dispatch, name="worker-dispatch", daemon=True)
+        dispatcher.start()
         try:
             batch(concurrency, runs)  # warm-up
             warm, cpu = rss_mb(), cpu_seconds()
-            started, ended, latencies = batch(runs, 0)
+            started, ended_at, latencies = batch(runs, 0)
             cpu = cpu_seconds() - cpu
         finally:
             stop.set()
-            listener.join()
+            host.join(10)
+            dispatcher.join()
             pool.shutdown()
-        errors = [i for i in pump.invocations if i[2]]
-        if errors:
-            raise RuntimeError(f"invocations that raised: {errors[:5]}")
-        return summary("queued", ended - started, latencies, runs, warm, cpu)
+        if failures:
+            raise RuntimeError(f"invocations that raised: {failures[:5]}")
+        return summary("queued", ended_at - started, latencies, runs, warm, cpu)
 
 
 def profile_inline(workdir: Path, runs: int, concurrency: int, top: int = 15) -> None:
