@@ -44,6 +44,7 @@ __all__ = [
     "LATEST_COMPLETE",
     "LATEST_PARTITION",
     "MAX_TICKS",
+    "at_or_before_row_key",
     "decode_token",
     "encode_token",
     "escape_key",
@@ -52,6 +53,7 @@ __all__ = [
     "latest_row_key",
     "newer_or_same",
     "older_than_row_key",
+    "prefix_end",
     "run_row_key",
     "step_partition_key",
     "step_row_key",
@@ -127,6 +129,25 @@ def older_than_row_key(moment: datetime) -> str:
     """The smallest run row key of a run started strictly before *moment*: runs
     started earlier have row keys >= this, runs started at or after it have smaller."""
     return f"{MAX_TICKS - ticks(moment) + 1:019d}"
+
+
+def at_or_before_row_key(moment: datetime) -> str:
+    """The smallest run row key of a run started at or before *moment*: such runs have
+    row keys >= this (it is their inverted-ticks part), runs started after it smaller."""
+    return f"{MAX_TICKS - ticks(moment):019d}"
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string above every string that starts with *prefix* (in code point
+    order, which is also UTF-8 byte order), so a prefix is the key range
+    [prefix, prefix_end); None when there is no such string to write."""
+    for cut in range(len(prefix) - 1, -1, -1):
+        following = ord(prefix[cut]) + 1
+        if following <= 0x10FFFF:
+            if 0xD800 <= following <= 0xDFFF:  # surrogates are no characters: skip them
+                following = 0xE000
+            return prefix[:cut] + chr(following)
+    return None
 
 
 def index_partition_key(run_id: str) -> str:

@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from shared.results import RunResult, RunStatus, StepResult, StepStatus, utc_now
-from shared.runs.keys import encode_token, older_than_row_key, run_row_key, step_row_key
+from shared.runs.keys import (
+    encode_token,
+    older_than_row_key,
+    prefix_end,
+    run_row_key,
+    step_row_key,
+)
 from shared.runs.records import (
     as_utc,
     decode_trigger_body,
@@ -325,6 +331,20 @@ class LocalRunStore(RunStoreBase):
         with self._connect() as conn:
             rows = conn.execute(sql, values).fetchall()
         return [_run_from_row(row, with_body=False) for row in rows]
+
+    def find_run_ids(self, prefix: str) -> list[tuple[str, str]]:
+        # A range of the run id index (runs_by_id): TEXT compares as UTF-8 bytes, which
+        # is code point order, so the prefix's ids are [prefix, prefix_end).
+        end = prefix_end(prefix)
+        sql = "SELECT flow, run_id FROM runs WHERE run_id >= ?"
+        values = [prefix]
+        if end is not None:
+            sql += " AND run_id < ?"
+            values.append(end)
+        with self._connect() as conn:
+            rows = conn.execute(f"{sql} ORDER BY run_id, flow", values).fetchall()
+        return [(row["flow"], row["run_id"]) for row in rows
+                if str(row["run_id"]).startswith(prefix)]
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         with self._connect() as conn:

@@ -278,9 +278,13 @@ class ResilientStore(SpoolReplay):
             raise
 
     def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
-                  continuation: str | None = None) -> RunPage:
+                  continuation: str | None = None,
+                  not_after: datetime | None = None) -> RunPage:
         return self._read(lambda: self.inner.list_runs(
-            flow, top=top, status=status, continuation=continuation))
+            flow, top=top, status=status, continuation=continuation, not_after=not_after))
+
+    def find_run_ids(self, prefix: str) -> list[tuple[str, str]]:
+        return self._read(lambda: self.inner.find_run_ids(prefix))
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         return self._read(lambda: self.inner.get_run(flow, run_id))

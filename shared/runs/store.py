@@ -5,7 +5,8 @@ Every run is written three ways while it happens: `start_run` (status Running),
 Readers (the API's run history, `last_run` for the CLI, resubmit) only see the
 records below, never the stores' rows. The writes also keep a latest-run index (one
 entry per flow), so `last_runs` answers "the last run of every flow" (the flow
-list) in one query however many flows there are.
+list) in one query however many flows there are, and the history of every flow
+is merged from it and a few flows' pages (`merged.py`).
 
 A record still `Running` whose start is older than the whole-run deadline is read
 back as `Abandoned` (the host killed the run, or the process died): that status is
@@ -142,9 +143,19 @@ class RunStore(Protocol):
         """Record *run*'s final status (it may also be the first write of the run)."""
 
     def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
-                  continuation: str | None = None) -> RunPage:
+                  continuation: str | None = None,
+                  not_after: datetime | None = None) -> RunPage:
         """A page of *flow*'s runs, newest first; *status* is a RunStatus name or value,
-        any case ("failed", "timed_out", "TimedOut", "abandoned")."""
+        any case ("failed", "timed_out", "TimedOut", "abandoned"). *not_after*: only
+        runs started then or earlier (to go on from a moment rather than a token: the
+        history of every flow merged, `merged.py`); a token from a call with it is
+        used with the same *not_after*."""
+        ...
+
+    def find_run_ids(self, prefix: str) -> list[tuple[str, str]]:
+        """(flow, run id) of every run whose id starts with *prefix* (a whole id is a
+        prefix too), by run id then flow: one range query of the run id index,
+        however many flows and runs the store holds."""
         ...
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:

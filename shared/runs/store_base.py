@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from shared.errors import InvalidQuery
-from shared.runs.keys import decode_token
+from shared.runs.keys import at_or_before_row_key, decode_token
 from shared.runs.records import StatusFilter, as_utc, parse_status, shown, status_filter
 from shared.runs.store import RunPage, RunRecord
 
@@ -73,10 +73,12 @@ class RunStoreBase(ABC):
         return shown(record, now, self._abandon_after)
 
     def _list_request(self, flow: str, top: int, status: str | None,
-                      continuation: str | None) -> ListRequest:
+                      continuation: str | None,
+                      not_after: datetime | None = None) -> ListRequest:
         """Check a `list_runs` call: `InvalidQuery` for a page size below 1, an unknown
         status, or a continuation token that is not *flow*'s, not for this status or
-        whose position is not this store's kind."""
+        whose position is not this store's kind. *not_after* narrows the plan's row-key
+        range to runs started then or earlier."""
         if top < 1:
             raise InvalidQuery("top must be at least 1")
         top = min(top, MAX_PAGE)
@@ -84,6 +86,10 @@ class RunStoreBase(ABC):
         token_status = str(wanted) if wanted else None
         now = self._now()
         plan = status_filter(wanted, now, self._abandon_after)
+        if not_after is not None:
+            bound = at_or_before_row_key(as_utc(not_after))
+            if plan.key_at_least is None or bound > plan.key_at_least:
+                plan = replace(plan, key_at_least=bound)
         position = None
         if continuation and not plan.matches_nothing:
             position = decode_token(continuation, flow, token_status)
@@ -92,10 +98,12 @@ class RunStoreBase(ABC):
         return ListRequest(top, token_status, now, plan, position)
 
     def list_runs(self, flow: str, *, top: int = 50, status: str | None = None,
-                  continuation: str | None = None) -> RunPage:
+                  continuation: str | None = None,
+                  not_after: datetime | None = None) -> RunPage:
         """A page of *flow*'s runs, newest first; *status* is a RunStatus name or value,
-        any case ("failed", "timed_out", "TimedOut", "abandoned")."""
-        request = self._list_request(flow, top, status, continuation)
+        any case ("failed", "timed_out", "TimedOut", "abandoned"); *not_after*: only
+        runs started then or earlier."""
+        request = self._list_request(flow, top, status, continuation, not_after)
         if request.plan.matches_nothing:
             return RunPage([], None)
         return self._list_page(flow, request)

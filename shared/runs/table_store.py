@@ -9,7 +9,8 @@ Reads never scan to build a page: `list_runs` is one partition range query with 
 service's own `$top` and continuation (a status filter may need another request
 when the service returns a short page), `get_run` is two point reads plus the run's
 own step partition, `last_runs` is one query of the latest-run partition (a request
-per 1,000 flows). Lists leave out the trigger body (`$select`); `get_run` has it.
+per 1,000 flows), `find_run_ids` one partition-key range of the run id index. Lists
+leave out the trigger body (`$select`); `get_run` has it.
 
 The latest-run index (one row per flow, see `keys.py`) is written after the run
 row, replaced only by a run that started later (or the same run): the row's ETag
@@ -38,12 +39,15 @@ from shared.runs.keys import (
     LATEST_COMPLETE,
     LATEST_PARTITION,
     encode_token,
+    escape_key,
     flow_partition_key,
     index_partition_key,
     latest_row_key,
     newer_or_same,
     older_than_row_key,
+    prefix_end,
     step_partition_key,
+    unescape_key,
 )
 from shared.runs.records import as_utc
 from shared.runs.store import RunPage, RunRecord, StepRecord
@@ -348,6 +352,24 @@ class TableRunStore(RunStoreBase):
         self._runs.upsert_entity(latest_complete_entity(), mode=UpdateMode.REPLACE)
         log.info("run store: latest-run index of %s filled with %d flows from %d runs in "
                  "%.1f s", self.runs_table, len(newest), runs, time.monotonic() - started)
+
+    def find_run_ids(self, prefix: str) -> list[tuple[str, str]]:
+        # The run id index has a partition per run id ("id:<escaped id>"): the ids that
+        # start with the prefix are one partition-key range, read in key order. (Keys
+        # are escaped one character at a time, so the prefix's escape is theirs.)
+        low = f"id:{escape_key(prefix)}"
+        parameters = {"low": low, "high": prefix_end(low) or "id;"}
+        query = "PartitionKey ge @low and PartitionKey lt @high"
+
+        def fetch() -> list[dict[str, Any]]:
+            return list(self._runs.query_entities(
+                query, parameters=parameters, select=["PartitionKey", "RowKey"],
+                results_per_page=MAX_PAGE))
+
+        found = ((unescape_key(str(e["RowKey"])), unescape_key(str(e["PartitionKey"])[3:]))
+                 for e in self._call(fetch))
+        return sorted(((flow, run_id) for flow, run_id in found if run_id.startswith(prefix)),
+                      key=lambda pair: (pair[1], pair[0]))
 
     def get_run(self, flow: str, run_id: str) -> tuple[RunRecord, list[StepRecord]] | None:
         from azure.core.exceptions import ResourceNotFoundError
