@@ -3,22 +3,21 @@
 - `RunQuery`: which runs (one flow or all, a status filter), how many a page (one
   rule: 1 to 1000, default 25) and where to continue; `RunQuery.parse` turns request
   text into one, or `InvalidQuery` saying what is wrong.
-- `page_runs`: a page of one flow's runs, or of every flow merged newest first.
+- `page_runs`: a page of one flow's runs, or of every flow merged newest first
+  (`runs/merged.py`: it reads only the flows that can reach the page).
 - `run_json`: the one JSON shape of a run and its steps (webhook answers, the API,
   `runs show --json`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidQuery
 from .results import RunResult
+from .runs.merged import merged_page
 from .runs.records import parse_status, run_record, step_record
 from .runs.store import RunPage, RunRecord, RunStore, StepRecord
 
@@ -58,62 +57,9 @@ def page_runs(store: RunStore, query: RunQuery, flow_names: Sequence[str]) -> Ru
     if query.flow is not None:
         return store.list_runs(query.flow, top=query.top, status=query.status,
                                continuation=query.continuation)
-    return _merged_page(store, list(flow_names), query)
-
-
-def _merged_page(store: RunStore, names: list[str], query: RunQuery) -> RunPage:
-    """The newest *top* runs of all *names* merged. The token keeps each flow's own
-    position: for a flow whose page was shown only in part, one more read of just the
-    shown runs gives the position after them."""
-    top, status = query.top, query.status
-    positions = (dict.fromkeys(names) if query.continuation is None
-                 else _decode_all_token(query.continuation, status))
-    pages = {name: store.list_runs(name, top=top, status=status, continuation=position)
-             for name, position in positions.items()}
-    # Each page is newest first and the sort is stable, so what is shown of each
-    # flow is always the start of its page.
-    merged = sorted(((name, record) for name, page in pages.items() for record in page.items),
-                    key=lambda item: item[1].started_at, reverse=True)[:top]
-    shown: dict[str, int] = {}
-    for name, _ in merged:
-        shown[name] = shown.get(name, 0) + 1
-    following: dict[str, str | None] = {}
-    for name, page in pages.items():
-        count = shown.get(name, 0)
-        if count == len(page.items):
-            if page.continuation is not None:
-                following[name] = page.continuation
-        elif count == 0:
-            following[name] = positions[name]
-        else:
-            following[name] = store.list_runs(name, top=count, status=status,
-                                              continuation=positions[name]).continuation
-    token = _encode_all_token(status, following) if following else None
-    return RunPage([record for _, record in merged], token)
-
-
-def _encode_all_token(status: str | None, positions: dict[str, str | None]) -> str:
-    raw = json.dumps({"all": positions, "s": status}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
-
-
-def _decode_all_token(token: str, status: str | None) -> dict[str, str | None]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4))
-                                                   .encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise InvalidQuery("invalid continuation token") from exc
-    if isinstance(data, dict) and isinstance(data.get("f"), str) and "all" not in data:
-        raise InvalidQuery(f"this continuation token pages the runs of one flow, "
-                           f"'{data['f']}': ask for that flow's runs with it")
-    positions = data.get("all") if isinstance(data, dict) else None
-    if not isinstance(positions, dict) or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str))
-            for k, v in positions.items()):
-        raise InvalidQuery("invalid continuation token")
-    if data.get("s") != status:
-        raise InvalidQuery("continuation token was issued for another status filter")
-    return positions
+    return merged_page(store, flow_names, top=query.top, status=query.status,
+                       continuation=query.continuation,
+                       max_token_chars=_MAX_CONTINUATION_CHARS)
 
 
 def run_json(record: RunRecord, steps: Sequence[StepRecord]) -> dict[str, Any]:
@@ -132,11 +78,11 @@ def result_json(run: RunResult) -> dict[str, Any]:
 MIN_PREFIX = 4
 
 
-def runs_with_prefix(store: RunStore, flow_names: Sequence[str], prefix: str,
-                     newest: int = 1000) -> list[RunRecord]:
-    """The runs among each flow's *newest* whose id starts with *prefix*."""
+def runs_with_prefix(store: RunStore, flow_names: Sequence[str],
+                     prefix: str) -> list[tuple[str, str]]:
+    """(flow, run id) of the runs of *flow_names* whose id starts with *prefix* (or is
+    it), by run id: one query of the store's run id index, however many flows."""
     if len(prefix) < MIN_PREFIX:
         raise InvalidQuery(f"give at least {MIN_PREFIX} characters of the run id")
-    return [record for name in flow_names
-            for record in store.list_runs(name, top=newest).items
-            if record.run_id.startswith(prefix)]
+    names = set(flow_names)
+    return [(flow, run_id) for flow, run_id in store.find_run_ids(prefix) if flow in names]

@@ -162,19 +162,23 @@ class FlowService:
 
     def find_run(self, run_id: str, flow: str | None = None,
                  ) -> tuple[RunRecord, list[StepRecord]]:
-        """A run and its steps by run id alone: the store is keyed by flow, so each of
-        `flow_names()` is tried in turn (one point read each), or only *flow*."""
+        """A run and its steps by run id alone, or by the first characters of it: the
+        store's run id index finds its flow among `flow_names()` (or only *flow*) in
+        one query, however many flows there are."""
         names = [flow] if flow else self.flow_names()
-        for name in names:
-            found = self._store().get_run(name, run_id)
+        if flow:
+            found = self._store().get_run(flow, run_id)
             if found is not None:
                 return found
+        matches = runs_with_prefix(self._store(), names, run_id)
+        whole = [match for match in matches if match[1] == run_id]
+        if whole:
+            return self.get_run(*whole[0])
         if len(run_id) < 32:  # a prefix, as people copy the first characters
-            matches = runs_with_prefix(self._store(), names, run_id)
             if len(matches) == 1:
-                return self.get_run(matches[0].flow, matches[0].run_id)
+                return self.get_run(*matches[0])
             if matches:
-                listed = ", ".join(f"{m.flow}/{m.run_id}" for m in matches[:5])
+                listed = ", ".join(f"{name}/{found_id}" for name, found_id in matches[:5])
                 raise InvalidQuery(f"run id prefix '{run_id}' matches {len(matches)} runs: "
                                    f"{listed}", hint="give more characters of the run id")
         where = (f"flow '{flow}'" if flow else f"any of the {len(names)} flow(s) in the flows "
