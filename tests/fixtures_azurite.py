@@ -90,6 +90,11 @@ class Azurite:
                 f"AccountKey={ACCOUNT_KEY};{self.endpoint_key}={self.url};")
 
     @property
+    def pid(self) -> int | None:
+        """The service's process (it leads a group of its own), while it runs."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
