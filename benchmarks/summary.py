@@ -22,6 +22,7 @@ section, so one format serves both and there is no option to choose.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -123,7 +124,10 @@ def run_bench(main: Callable[..., dict[str, Any]],
     """A bench script's entry point: `main()` (given the other arguments, if there
     are any), then, when `--summary FILE` was given, its rows written to FILE."""
     rest, path = take_option(sys.argv[1:] if argv is None else argv)
-    result = main(rest) if rest else main()
+    # A main that takes arguments gets the rest, even none: left to itself, argparse
+    # would read sys.argv, --summary included.
+    takes_arguments = bool(inspect.signature(main).parameters)
+    result = main(rest) if takes_arguments or rest else main()
     if path is not None:
         write_rows(path, summary_rows(result))
 

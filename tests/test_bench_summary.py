@@ -10,6 +10,7 @@ folder of tiny stand-in benches.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 import textwrap
@@ -131,9 +132,28 @@ def test_a_bench_writes_its_rows_only_when_asked(tmp_path: Path) -> None:
 
     run_bench(main, rows, ["--quick"])
     run_bench(main, rows, ["--summary", str(tmp_path / "rows.json")])
-    assert calls == [(["--quick"],), ()]
+    assert calls == [(["--quick"],), ([],)]
     assert read_rows(tmp_path / "rows.json") == [Row("thing", "5 ms")]
     assert [p.name for p in tmp_path.iterdir()] == ["rows.json"]
+
+
+def test_a_bench_that_parses_its_own_arguments_never_sees_the_summary_option(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def main(argv: list[str] | None = None) -> dict[str, Any]:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--runs", type=int, default=3)
+        return {"runs": parser.parse_args(argv).runs}
+
+    def rows(result: dict[str, Any]) -> list[Row]:
+        return [Row("runs", str(result["runs"]))]
+
+    out = tmp_path / "rows.json"
+    monkeypatch.setattr(sys, "argv", ["bench_x.py", "--summary", str(out)])
+    run_bench(main, rows)
+    assert read_rows(out) == [Row("runs", "3")]
+    monkeypatch.setattr(sys, "argv", ["bench_x.py", "--runs", "7", "--summary", str(out)])
+    run_bench(main, rows)
+    assert read_rows(out) == [Row("runs", "7")]
 
 
 def test_every_bench_has_a_sample_result_here_and_the_runner_places_it_in_the_table() -> None:
