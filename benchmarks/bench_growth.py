@@ -8,6 +8,8 @@
     (100 flows) and of GET /api/flows (all 1,000), on Table storage (Azurite) and
     SQLite, against the list as it was read before the latest-run index (the
     reference: one `last_run` per flow, over the whole list).
+    Also pages 1 and 2 of the history of every flow (25 runs a page, one run a flow),
+    against a page of every flow (how it was read before `shared/runs/merged.py`).
 (3) What the index costs on writes: Table requests to record one run (start and
     finish), against the same writes without the latest row.
 
@@ -50,6 +52,7 @@ from shared.api.http import json_response, list_flows  # noqa: E402
 from shared.api.pages import flows_page  # noqa: E402
 from shared.api.pages_layout import Links, html_page  # noqa: E402
 from shared.api.pages_views import flows_body  # noqa: E402
+from shared.history import RunQuery, page_runs  # noqa: E402
 from shared.loader import FolderResult, LoadedFlow, load_folder  # noqa: E402
 from shared.resources import Resources  # noqa: E402
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
@@ -62,6 +65,7 @@ from tests.fixtures_azurite import Azurite  # noqa: E402
 __all__ = ["main", "summary_rows"]
 
 TOP = 50
+HISTORY_TOP = 25
 BATCH = 100
 BIG, SMALL = "bench-100k", "bench-1k"
 REPEATS = 5
@@ -271,6 +275,32 @@ def flow_list_rows(label: str, store: RunStore, counter: Counter, catalog: Folde
         assert answer.status_code == 200
         rows += [(f"{what}: store {unit}", o_req, r_req, ref),
                  (f"{what}: ms", o_ms, r_ms, ref)]
+    return rows + all_history_rows(label, unit, store, counter, sorted(catalog.flows),
+                                   repeats)
+
+
+def all_history_rows(label: str, unit: str, store: RunStore, counter: Counter,
+                     names: list[str], repeats: int) -> list[Row]:
+    """Pages 1 and 2 of the history of every flow (25 runs a page), against what a page
+    cost before: a page of every flow (the reference)."""
+    count = len(names)
+    ref = f"a page of each of the {count:,} flows (before)"
+
+    def old_page() -> None:
+        for name in names:
+            store.list_runs(name, top=HISTORY_TOP)
+
+    first = page_runs(store, RunQuery(top=HISTORY_TOP), names)
+    assert len(first.items) == HISTORY_TOP and first.continuation is not None
+    rows: list[Row] = []
+    r_req, r_ms, _ = _measure(old_page, counter, max(1, repeats // 2))
+    for number, token in ((1, None), (2, first.continuation)):
+        query = RunQuery(top=HISTORY_TOP, continuation=token)
+        o_req, o_ms, page = _measure(partial(page_runs, store, query, names), counter,
+                                     repeats)
+        assert len(page.items) == HISTORY_TOP
+        what = f"history of every flow ({count:,} flows), page {number} of {HISTORY_TOP}, {label}"
+        rows += [(f"{what}: store {unit}", o_req, r_req, ref), (f"{what}: ms", o_ms, r_ms, ref)]
     return rows
 
 
@@ -340,7 +370,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
-    """The newest page at the long history, and "My flows" on Table storage."""
+    """The newest page at the long history, "My flows" and the history of every flow on
+    Table storage."""
     measured = {row["what"]: row for row in result["rows"]}
     runs, flows = result["runs"], result["flows"]
 
@@ -351,6 +382,9 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
         ms_text = f"{ms / 1000:.1f} s" if ms >= 1000 else f"{ms:.0f} ms"
         return f"{requests:,.0f} request{'' if requests == 1 else 's'}, {ms_text}"
 
+    history, history_ms = pair(
+        f"history of every flow ({flows:,} flows), page 2 of {HISTORY_TOP}, Table",
+        "store requests")
     page, page_ms = pair(f"newest {TOP} of {runs:,} runs (Table)", "requests")
     listed, listed_ms = pair(f"My flows page (100 of {flows:,} flows), Table", "store requests")
     return [
@@ -362,6 +396,11 @@ def summary_rows(result: dict[str, Any]) -> list[SummaryRow]:
                    cost(listed["ours"], listed_ms["ours"]),
                    f"one `last_run` a flow: {cost(listed['reference'], listed_ms['reference'])}",
                    times(listed["ratio"], 3)),
+        SummaryRow(f"history of every flow, {flows:,} flows, page 2 of {HISTORY_TOP}, Table",
+                   cost(history["ours"], history_ms["ours"]),
+                   f"a page of every flow: "
+                   f"{cost(history['reference'], history_ms['reference'])}",
+                   times(history["ratio"], 3)),
     ]
 
 
