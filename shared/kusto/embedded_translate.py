@@ -73,11 +73,10 @@ class Translations:
             translated = duckdb_kql.to_sql(text, schema=self.schema(con),
                                            parameters=values or None, database=database)
             bound, unbound = dict(translated.parameters), translated.unbound
-            if CLOCK_SLOT not in bound:
-                self._keep(key, _Prepared(streaming_ranges(str(translated)),
-                                          tuple(translated.declarations),
-                                          frozenset(translated.slots)))
             sql = streaming_ranges(str(translated))
+            if CLOCK_SLOT not in bound:
+                self._keep(key, _Prepared(sql, tuple(translated.declarations),
+                                          frozenset(translated.slots)))
         else:
             self._prepared.move_to_end(key)
             bound, unbound = {}, ()
