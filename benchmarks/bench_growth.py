@@ -25,15 +25,13 @@ rows of `make bench`'s table from it (`--summary FILE`: benchmarks/summary.py).
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -56,10 +54,12 @@ from shared.history import RunQuery, page_runs  # noqa: E402
 from shared.loader import FolderResult, LoadedFlow, load_folder  # noqa: E402
 from shared.resources import Resources  # noqa: E402
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
-from shared.runs import LocalRunStore, RunStore, TableRunStore  # noqa: E402
+from shared.runs import RunStore, TableRunStore  # noqa: E402
 from shared.runs.table_entities import latest_entity, run_entity  # noqa: E402
 from shared.service import FlowService  # noqa: E402
 from shared.settings import Settings  # noqa: E402
+from tests.counting_stores import Counter as RequestCounter  # noqa: E402
+from tests.counting_stores import CountingLocalStore  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
 __all__ = ["main", "summary_rows"]
@@ -84,40 +84,21 @@ steps:
 Row = tuple[str, float, float, str]  # what, ours, reference, reference note
 
 
-class Counter:
-    """HTTP requests a Table client sends (its `raw_request_hook`: once per request,
-    retries included) or SELECTs SQLite runs; `latest` counts the requests that touch
+class Counter(RequestCounter):
+    """`tests.counting_stores.Counter`, also counting (`latest`) the requests that touch
     the latest-run partition."""
 
     def __init__(self) -> None:
-        self.count = 0
+        super().__init__()
         self.latest = 0
 
     def __call__(self, request: Any) -> None:
-        self.count += 1
+        super().__call__(request)
         http = request.http_request
         body = http.body if isinstance(http.body, bytes | str) else b""
         body = body.encode() if isinstance(body, str) else body
         if "latest%3A" in http.url or "latest:" in http.url or b'"latest:"' in body:
             self.latest += 1
-
-    def sql(self, statement: str) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.count += 1
-
-
-class CountingLocalStore(LocalRunStore):
-    """The SQLite store, counting its SELECTs."""
-
-    def __init__(self, path: Path, counter: Counter) -> None:
-        super().__init__(path)
-        self.counter = counter
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with super()._connect() as conn:
-            conn.set_trace_callback(self.counter.sql)
-            yield conn
 
 
 def _measure(call: Callable[[], Any], counter: Counter, repeats: int) -> tuple[int, float, Any]:

@@ -89,15 +89,9 @@ def _code_key() -> str:
     every source file of `shared` (size and modification time) and the installed
     distributions (pydantic, Jinja2, PyYAML, jsonschema ... by name and version)."""
     digest = hashlib.sha256(f"{_CACHE_FORMAT}\0{sys.version}\0{sys.prefix}\n".encode())
-    package = Path(__file__).resolve().parent
-    for root, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                file = os.path.join(root, name)
-                stat = os.stat(file)
-                relative = os.path.relpath(file, package)
-                digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for relative, file in _source_files():
+        stat = os.stat(file)
+        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     for entry in sys.path:
         if os.path.basename(entry) in ("site-packages", "dist-packages"):
             try:
@@ -118,18 +112,24 @@ def _code_digest() -> str:
     the contents of every source file of `shared` (not their times or place, which a
     build machine and an instance do not share)."""
     digest = hashlib.sha256(f"{_CACHE_FORMAT}\n".encode())
+    for relative, file in _source_files():
+        with open(file, "rb") as stream:
+            source = stream.read()
+        digest.update(f"{relative}\0{len(source)}\n".encode())
+        digest.update(source)
+    return digest.hexdigest()
+
+
+def _source_files() -> Iterator[tuple[str, str]]:
+    """Every source file of `shared`, in a fixed order: (its path in the package, with
+    `/`, and its path on this machine)."""
     package = Path(__file__).resolve().parent
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith(".py"):
                 file = os.path.join(root, name)
-                with open(file, "rb") as stream:
-                    source = stream.read()
-                relative = os.path.relpath(file, package).replace(os.sep, "/")
-                digest.update(f"{relative}\0{len(source)}\n".encode())
-                digest.update(source)
-    return digest.hexdigest()
+                yield os.path.relpath(file, package).replace(os.sep, "/"), file
 
 
 def _read_shipped(folder: Path) -> dict[str, Any]:

@@ -19,10 +19,8 @@ from __future__ import annotations
 import html
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,9 +34,10 @@ from shared.api.routes import ROUTES
 from shared.loader import FolderResult, LoadedFlow, load_folder
 from shared.resources import Resources
 from shared.results import RunResult, RunStatus, utc_now
-from shared.runs import LocalRunStore, RunStore, TableRunStore
+from shared.runs import RunStore, TableRunStore
 from shared.runs.table_entities import latest_entity, run_entity
 from shared.service import FlowService
+from tests.counting_stores import Counter, CountingLocalStore
 from tests.helpers import settings_for, write_flow
 
 FLOWS = 1000
@@ -74,49 +73,6 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> FolderResult:
         name = f"flow-{i:04d}"
         flows[name] = LoadedFlow(proto.flow.model_copy(update={"name": name}), proto.path)
     return FolderResult(flows, {}, loaded.connections)
-
-
-class Counter:
-    """Counts requests: the Table client's `raw_request_hook` (one call per HTTP
-    request, retries included), or SELECTs from the SQLite trace callback."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, request: Any) -> None:
-        self.count += 1
-
-    def sql(self, statement: str) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.count += 1
-
-
-class CountingLocalStore(LocalRunStore):
-    """The SQLite store, counting the SELECTs it runs; `bulk()` puts every write it
-    makes meanwhile in one transaction (its own statements, on one connection)."""
-
-    def __init__(self, path: Path, counter: Counter) -> None:
-        super().__init__(path)
-        self.counter = counter
-        self._held: sqlite3.Connection | None = None
-
-    @contextmanager
-    def bulk(self) -> Iterator[None]:
-        with super()._connect() as conn:
-            self._held = conn
-            try:
-                yield
-            finally:
-                self._held = None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if self._held is not None:
-            yield self._held
-            return
-        with super()._connect() as conn:
-            conn.set_trace_callback(self.counter.sql)
-            yield conn
 
 
 @dataclass

@@ -20,11 +20,9 @@ callback); a run id prefix is one query.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -36,54 +34,13 @@ import pytest
 from shared.errors import InvalidQuery
 from shared.history import RunQuery, page_runs, runs_with_prefix
 from shared.results import RunResult, RunStatus, utc_now
-from shared.runs import LocalRunStore, RunPage, RunRecord, RunStore, TableRunStore
+from shared.runs import RunPage, RunRecord, RunStore, TableRunStore
 from shared.runs.merged import merged_page
 from shared.runs.table_entities import latest_entity, run_entity
+from tests.counting_stores import Counter, CountingLocalStore
 
 ABANDON_AFTER = timedelta(minutes=30)
 NOW = utc_now().replace(microsecond=0)
-
-
-class Counter:
-    """Counts what a store asks of its storage: the Table client's HTTP requests (its
-    `raw_request_hook`, retries included) or the SQLite store's SELECTs."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, request: Any) -> None:
-        self.count += 1
-
-    def sql(self, statement: str) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.count += 1
-
-
-class CountingLocalStore(LocalRunStore):
-    """The SQLite store, counting its SELECTs; `bulk()` holds one transaction."""
-
-    def __init__(self, path: Path, counter: Counter) -> None:
-        super().__init__(path, abandon_after=ABANDON_AFTER)
-        self.counter = counter
-        self._held: sqlite3.Connection | None = None
-
-    @contextmanager
-    def bulk(self) -> Iterator[None]:
-        with super()._connect() as conn:
-            self._held = conn
-            try:
-                yield
-            finally:
-                self._held = None
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if self._held is not None:
-            yield self._held
-            return
-        with super()._connect() as conn:
-            conn.set_trace_callback(self.counter.sql)
-            yield conn
 
 
 @dataclass
@@ -102,7 +59,8 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
             table_prefix=f"h{uuid.uuid4().hex[:12]}", abandon_after=ABANDON_AFTER,
             retry_total=0, raw_request_hook=counter)
     else:
-        store = CountingLocalStore(tmp_path / "runs.sqlite", counter)
+        store = CountingLocalStore(tmp_path / "runs.sqlite", counter,
+                                   abandon_after=ABANDON_AFTER)
     try:
         yield Site(store, counter)
     finally:
@@ -358,7 +316,8 @@ def crowd(request: pytest.FixtureRequest,
             list(pool.map(lambda batch: store._runs.submit_transaction(
                 [("upsert", row) for row in batch]), batches))
     else:
-        store = CountingLocalStore(tmp_path_factory.mktemp("crowd") / "runs.sqlite", counter)
+        store = CountingLocalStore(tmp_path_factory.mktemp("crowd") / "runs.sqlite",
+                                   counter, abandon_after=ABANDON_AFTER)
         with store.bulk():
             for run in runs:
                 store.finish_run(run)
