@@ -108,16 +108,18 @@ def test_after_the_grace_a_flow_still_failing_is_noticed_again(tmp_path: Path) -
 def test_a_run_cut_by_its_deadline_still_sends_its_notice(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     path = write_flow(tmp_path / "flows", "slow", """\
-        limits: {run_timeout: 1ms}
+        limits: {run_timeout: 200ms}
         steps:
-          - {id: load, action: kusto.query, connection: samples, query: "StormEvents | take 1"}
+          - {id: load, action: kusto.query, connection: samples,
+             query: "range x from 1 to 10000000000 step 1 | summarize count()"}
         on_failure:
           steps:
             - {id: notify, action: email.send, to: a@contoso.com,
                subject: "{{ run.status }} {{ run.error.code }}", body: x}
         """)
     run = run_flow_file(path, settings)
-    # The 1 ms deadline ends the query (RequestTimeout) or the run (RunTimedOut) first.
+    # The query would count for minutes: the 200 ms deadline ends it (RequestTimeout), or
+    # the run (RunTimedOut) if it passes before the query starts.
     assert run.error is not None and run.error.code in ("RequestTimeout", "RunTimedOut")
     assert run.status in (RunStatus.FAILED, RunStatus.TIMED_OUT)
     assert subjects(tmp_path / "outbox") == [f"{run.status} {run.error.code}"]
