@@ -51,7 +51,7 @@ from shared.api.pages import flows_page  # noqa: E402
 from shared.api.pages_layout import Links, html_page  # noqa: E402
 from shared.api.pages_views import flows_body  # noqa: E402
 from shared.history import RunQuery, page_runs  # noqa: E402
-from shared.loader import FolderResult, LoadedFlow, load_folder  # noqa: E402
+from shared.loader import FolderResult  # noqa: E402
 from shared.resources import Resources  # noqa: E402
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
 from shared.runs import RunStore, TableRunStore  # noqa: E402
@@ -59,7 +59,7 @@ from shared.runs.table_entities import latest_entity, run_entity  # noqa: E402
 from shared.service import FlowService  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from tests.counting_stores import Counter as RequestCounter  # noqa: E402
-from tests.counting_stores import CountingLocalStore  # noqa: E402
+from tests.counting_stores import CountingLocalStore, many_flows  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
 __all__ = ["main", "summary_rows"]
@@ -69,17 +69,6 @@ HISTORY_TOP = 25
 BATCH = 100
 BIG, SMALL = "bench-100k", "bench-1k"
 REPEATS = 5
-TINY_FLOW = """\
-description: One of many.
-trigger:
-  schedule: "0 30 6 * * *"
-  webhook: true
-steps:
-  - id: q
-    action: kusto.query
-    connection: samples
-    query: StormEvents | take 1
-"""
 
 Row = tuple[str, float, float, str]  # what, ours, reference, reference note
 
@@ -178,17 +167,6 @@ def history_rows(connection_string: str, runs: int, repeats: int) -> list[Row]:
 
 
 # -- (2) the flow list with 1,000 flows ----------------------------------------------
-
-def _catalog(folder: Path, count: int) -> FolderResult:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "connections.yaml").write_text("samples: {cluster: embedded, database: Samples}\n")
-    (folder / "tiny.yaml").write_text(TINY_FLOW)
-    loaded = load_folder(folder)
-    proto = loaded.flows["tiny"]
-    flows = {f"flow-{i:04d}": LoadedFlow(proto.flow.model_copy(update={"name": f"flow-{i:04d}"}),
-                                         proto.path) for i in range(count)}
-    return FolderResult(flows, {}, loaded.connections)
-
 
 def _record_one_run_each(store: RunStore, names: list[str]) -> float:
     statuses = [RunStatus.SUCCEEDED] * 9 + [RunStatus.FAILED]
@@ -331,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, Azurite(Path(tmp) / "azurite") as azurite:
         workdir = Path(tmp)
         rows += history_rows(azurite.connection_string, args.runs, args.repeats)
-        catalog = _catalog(workdir / "flows", args.flows)
+        catalog = many_flows(workdir / "flows", args.flows)
         counter = Counter()
         table = TableRunStore.from_connection_string(
             azurite.connection_string, table_prefix="flows", raw_request_hook=counter)

@@ -1,5 +1,6 @@
-"""What a run store asks of its storage, counted: for the growth tests and
-`benchmarks/bench_growth.py`, which bound the requests a page of history costs."""
+"""For the growth tests and `benchmarks/bench_growth.py`, which bound the requests a
+page of history or of flows costs: what a run store asks of its storage, counted, and
+a catalog of many flows."""
 
 from __future__ import annotations
 
@@ -9,9 +10,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from shared.loader import FolderResult, LoadedFlow, load_folder
 from shared.runs import LocalRunStore
+from tests.helpers import write_flow
 
-__all__ = ["Counter", "CountingLocalStore"]
+__all__ = ["TINY_FLOW", "Counter", "CountingLocalStore", "many_flows"]
+
+TINY_FLOW = """\
+description: One of many.
+trigger:
+  schedule: "0 30 6 * * *"
+  webhook: true
+steps:
+  - id: q
+    action: kusto.query
+    connection: samples
+    query: StormEvents | take 1
+"""
+
+
+def many_flows(folder: Path, count: int) -> FolderResult:
+    """*count* valid flows (`flow-0000` ...): `TINY_FLOW` loaded once from *folder*,
+    copied in memory under each name."""
+    write_flow(folder, "tiny", TINY_FLOW)
+    loaded = load_folder(folder)
+    assert not loaded.problems, loaded.problems
+    proto = loaded.flows["tiny"]
+    flows = {f"flow-{i:04d}": LoadedFlow(proto.flow.model_copy(update={"name": f"flow-{i:04d}"}),
+                                         proto.path) for i in range(count)}
+    return FolderResult(flows, {}, loaded.connections)
 
 
 class Counter:

@@ -31,31 +31,20 @@ import azure.functions as func
 import pytest
 
 from shared.api.routes import ROUTES
-from shared.loader import FolderResult, LoadedFlow, load_folder
+from shared.loader import FolderResult
 from shared.resources import Resources
 from shared.results import RunResult, RunStatus, utc_now
 from shared.runs import RunStore, TableRunStore
 from shared.runs.table_entities import latest_entity, run_entity
 from shared.service import FlowService
-from tests.counting_stores import Counter, CountingLocalStore
-from tests.helpers import settings_for, write_flow
+from tests.counting_stores import Counter, CountingLocalStore, many_flows
+from tests.helpers import settings_for
 
 FLOWS = 1000
 #: The most store requests (or SELECTs) one page may cost: one query, which the
 #: Table service may split into two pages (it returns at most 1,000 entities each).
 MOST_REQUESTS = 2
 
-TINY_FLOW = """\
-    description: One of many.
-    trigger:
-      schedule: "0 30 6 * * *"
-      webhook: true
-    steps:
-      - id: q
-        action: kusto.query
-        connection: samples
-        query: StormEvents | take 1
-    """
 
 
 # -- the catalog and the stores ----------------------------------------------------
@@ -63,16 +52,7 @@ TINY_FLOW = """\
 @pytest.fixture(scope="module")
 def catalog(tmp_path_factory: pytest.TempPathFactory) -> FolderResult:
     """1,000 valid flows (`flow-0000` ...), one file loaded once, copied in memory."""
-    folder = tmp_path_factory.mktemp("flows")
-    write_flow(folder, "tiny", TINY_FLOW)
-    loaded = load_folder(folder)
-    assert not loaded.problems, loaded.problems
-    proto = loaded.flows["tiny"]
-    flows = {}
-    for i in range(FLOWS):
-        name = f"flow-{i:04d}"
-        flows[name] = LoadedFlow(proto.flow.model_copy(update={"name": name}), proto.path)
-    return FolderResult(flows, {}, loaded.connections)
+    return many_flows(tmp_path_factory.mktemp("flows"), FLOWS)
 
 
 @dataclass
