@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from matplotlib import cbook
-from matplotlib.patches import Rectangle, Wedge
+from matplotlib.patches import Wedge
 
 from shared.kusto.types import Column
 from shared.render.charts import (
@@ -33,17 +33,9 @@ from shared.render.charts import (
     choose_columns,
     render_chart,
 )
+from tests.chart_helpers import bars, legend_texts
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
-
-
-def legend_texts(ax) -> list[str]:
-    legend = ax.get_legend()
-    return [t.get_text() for t in legend.get_texts()] if legend else []
-
-
-def bars(ax) -> list[Rectangle]:
-    return [p for p in ax.patches if isinstance(p, Rectangle)]
 
 
 # --- (a) a pie never hides a single slice in "Other" ---------------------------------

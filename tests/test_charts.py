@@ -30,7 +30,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from matplotlib.patches import Rectangle, Wedge
+from matplotlib.patches import Wedge
 
 from shared.kusto.types import Column
 from shared.render.charts import (
@@ -43,6 +43,7 @@ from shared.render.charts import (
     choose_columns,
     render_chart,
 )
+from tests.chart_helpers import bars, legend_texts
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -84,15 +85,6 @@ def ink(png: bytes) -> float:
     """Share of pixels that are not (near) white."""
     image = pixels(png)
     return float((image[..., :3] < 0.95).any(axis=-1).mean())
-
-
-def legend_texts(ax) -> list[str]:
-    legend = ax.get_legend()
-    return [t.get_text() for t in legend.get_texts()] if legend else []
-
-
-def bars(ax) -> list[Rectangle]:
-    return [p for p in ax.patches if isinstance(p, Rectangle)]
 
 
 # --- the PNG -----------------------------------------------------------------------
