@@ -152,9 +152,10 @@ class PostgresDatabase:
     def port(self) -> int:
         return self.server.port
 
-    def connections_yaml(self, name: str = "warehouse") -> str:
-        """A connections.yaml with the embedded `samples` and this database as *name*."""
-        return ("samples: {cluster: embedded, database: Samples}\n"
+    def connections_yaml(self, name: str = "warehouse", *, cluster: str = "embedded") -> str:
+        """A connections.yaml with `samples` on *cluster* (the embedded engine unless
+        told) and this database as *name*."""
+        return (f"samples: {{cluster: {cluster}, database: Samples}}\n"
                 f"{name}: {{kind: postgresql, server: 127.0.0.1, port: {self.port}, "
                 f"database: {self.name}, user: {SUPERUSER}, auth: none}}\n")
 

@@ -41,7 +41,7 @@ from shared.loader import FlowFileInvalid, load_connections, load_flow
 from shared.model import AnyConnection, Connection, SqlConnection, parse_connection
 from shared.resources import Resources
 from shared.results import RunResult, RunStatus, StepStatus
-from shared.runner import Runner, Trigger
+from shared.runner import Runner
 from shared.settings import Settings
 from shared.sql.engines import (
     POSTGRES_SCOPE,
@@ -51,8 +51,10 @@ from shared.sql.engines import (
     engine_spec,
 )
 from shared.sql.writer import mssql_merge_sql
+from tests import sql_helpers
 from tests.fixtures_postgres import PostgresDatabase
 from tests.helpers import settings_for, write_flow
+from tests.sql_helpers import export_upsert_read_steps, pg_query
 
 ROOT = Path(__file__).resolve().parents[1]
 SQLITE = ("samples: {cluster: embedded, database: Samples}\n"
@@ -78,15 +80,7 @@ StormEvents
 def run_flow(tmp_path: Path, text: str, connections: str = SQLITE, *,
              settings: Settings | None = None, body: Any = None) -> RunResult:
     """Load and run a flow with resources of its own, closed after (engines, tokens)."""
-    path = write_flow(tmp_path / "flows", "f", text, connections)
-    loaded_connections, problems = load_connections(path.parent / "connections.yaml")
-    assert not problems, problems
-    flow = load_flow(path, loaded_connections).flow
-    resources = Resources(settings or settings_for(tmp_path), loaded_connections)
-    try:
-        return Runner(resources).run(flow, Trigger(kind="manual", body=body))
-    finally:
-        resources.close()
+    return sql_helpers.run_flow(tmp_path, text, connections, settings=settings, body=body)
 
 
 def outputs(run: RunResult) -> dict[str, dict[str, Any]]:
@@ -94,20 +88,10 @@ def outputs(run: RunResult) -> dict[str, dict[str, Any]]:
     return {step.path: step.outputs for step in run.steps}
 
 
-def indent(text: str, spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in text.splitlines())
-
-
 def checksum(rows: list[dict[str, Any]]) -> str:
     ordered = sorted(rows, key=lambda r: r["EventId"])
     text = json.dumps(ordered, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def pg_query(db: PostgresDatabase, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(host="127.0.0.1", port=db.port, user="postgres",
-                         dbname=db.name) as con:
-        return con.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------- connections
@@ -225,45 +209,10 @@ def test_importing_the_function_app_loads_no_sql_library() -> None:
 
 # ------------------------------------------------------------ the round trip
 
-ROUND_TRIP = f"""\
-    steps:
-      - id: events
-        action: kusto.query
-        connection: samples
-        query: |
-{indent(TYPED_EVENTS, 10)}
-      - id: export
-        action: sql.write
-        connection: warehouse
-        table: storm_events
-        rows: "{{{{ steps.events.rows }}}}"
-        columns: "{{{{ steps.events.columns }}}}"
-        keys: [EventId]
-        create: true
-        batch_size: 1000
-      - id: revised
-        action: kusto.query
-        connection: samples
-        query: |
-          declare query_parameters(evil:string);
-{indent(TYPED_EVENTS, 10)}
-          | where EventId % 10 == 0
-          | extend State = strcat(State, " (revised)"), Source = evil, Injuries = Injuries + 1000,
-                   Details = bag_pack("note", evil)
-        parameters: {{evil: "{{{{ trigger.body.evil }}}}"}}
-      - id: upsert
-        action: sql.write
-        connection: warehouse
-        table: storm_events
-        rows: "{{{{ steps.revised.rows }}}}"
-        columns: "{{{{ steps.revised.columns }}}}"
-        mode: upsert
-        keys: [EventId]
-      - id: back
-        action: sql.query
-        connection: warehouse
-        query: SELECT * FROM storm_events
-    """
+ROUND_TRIP = export_upsert_read_steps(TYPED_EVENTS, f"""\
+{TYPED_EVENTS}| where EventId % 10 == 0
+| extend State = strcat(State, " (revised)"), Source = evil, Injuries = Injuries + 1000,
+         Details = bag_pack("note", evil)""")
 
 
 def expected_after_upsert(out: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -38,15 +38,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from shared.loader import load_connections, load_flow
-from shared.resources import Resources
 from shared.results import RunResult, RunStatus
-from shared.runner import Runner, Trigger
 from tests.fixtures_postgres import PostgresDatabase
-from tests.helpers import settings_for, write_flow
+from tests.sql_helpers import export_upsert_read_steps, indent, pg_query, run_flow
 
 #: Ends a SQL string literal and a KQL one (both quote kinds), then tries a command in
 #: each language: as a value it must arrive everywhere exactly as written.
@@ -82,10 +78,6 @@ AGGREGATES = """\
             Deadly = countif(Deadly), Injuries = sum(tolong(Injuries))"""
 
 
-def indent(text: str, spaces: int) -> str:
-    return "\n".join(" " * spaces + line for line in text.splitlines())
-
-
 def round_trip_flow(table: str, *, with_decimal: bool) -> str:
     """Kusto -> PostgreSQL (append, upsert) -> Kusto table *table*, then both sides'
     aggregates."""
@@ -100,41 +92,7 @@ declare query_parameters(evil:string);
 union ({TYPED_EVENTS}
        | where EventId % 10 != 0),
       ({revised})"""
-    return f"""\
-    steps:
-      - id: events
-        action: kusto.query
-        connection: samples
-        query: |
-{indent(TYPED_EVENTS, 10)}
-      - id: export
-        action: sql.write
-        connection: warehouse
-        table: storm_events
-        rows: "{{{{ steps.events.rows }}}}"
-        columns: "{{{{ steps.events.columns }}}}"
-        keys: [EventId]
-        create: true
-        batch_size: 1000
-      - id: revised
-        action: kusto.query
-        connection: samples
-        query: |
-          declare query_parameters(evil:string);
-{indent(revised, 10)}
-        parameters: {{evil: "{{{{ trigger.body.evil }}}}"}}
-      - id: upsert
-        action: sql.write
-        connection: warehouse
-        table: storm_events
-        rows: "{{{{ steps.revised.rows }}}}"
-        columns: "{{{{ steps.revised.columns }}}}"
-        mode: upsert
-        keys: [EventId]
-      - id: back
-        action: sql.query
-        connection: warehouse
-        query: SELECT * FROM storm_events
+    return export_upsert_read_steps(TYPED_EVENTS, revised) + f"""\
       - id: make_table
         action: kusto.command
         connection: samples
@@ -171,19 +129,9 @@ union ({TYPED_EVENTS}
 
 def run_round_trip(tmp_path: Path, kusto: str, db: PostgresDatabase, table: str,
                    *, with_decimal: bool) -> RunResult:
-    connections = (f"samples: {{cluster: {kusto}, database: Samples}}\n"
-                   f"warehouse: {{kind: postgresql, server: 127.0.0.1, port: {db.port}, "
-                   f"database: {db.name}, user: postgres, auth: none}}\n")
-    path = write_flow(tmp_path / "flows", "round-trip",
-                      round_trip_flow(table, with_decimal=with_decimal), connections)
-    loaded, problems = load_connections(path.parent / "connections.yaml")
-    assert not problems, problems
-    flow = load_flow(path, loaded).flow
-    resources = Resources(settings_for(tmp_path), loaded)
-    try:
-        return Runner(resources).run(flow, Trigger(kind="manual", body={"evil": INJECTION}))
-    finally:
-        resources.close()
+    return run_flow(tmp_path, round_trip_flow(table, with_decimal=with_decimal),
+                    db.connections_yaml(cluster=kusto), body={"evil": INJECTION},
+                    name="round-trip")
 
 
 def canonical(value: Any) -> Any:
@@ -208,12 +156,6 @@ def checksum(rows: list[dict[str, Any]]) -> str:
     ordered = [canonical(row) for row in sorted(rows, key=lambda row: row["EventId"])]
     text = json.dumps(ordered, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def pg_query(db: PostgresDatabase, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(host="127.0.0.1", port=db.port, user="postgres",
-                         dbname=db.name) as con:
-        return con.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["embedded", "server"])
