@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 import azure.functions as func
 
 from shared.api.routes import match_route
+from tests.local_http import Handler
 
 __all__ = ["HttpHost"]
 
@@ -30,9 +31,8 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http_host: " + format, *args)
@@ -44,15 +44,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
+        body, parts = self.read_request()
         if not parts.path.startswith(PREFIX):
-            self._write(404, {"Content-Type": "text/plain"}, b"not below /api/")
+            self.write(404, {"Content-Type": "text/plain"}, b"not below /api/")
             return
         found = match_route(method, parts.path[len(PREFIX):])
         if found is None:
-            self._write(404, {"Content-Type": "text/plain"}, b"no such route")
+            self.write(404, {"Content-Type": "text/plain"}, b"no such route")
             return
         route, raw_params = found
         request = func.HttpRequest(
@@ -67,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # the host answers 500; the test sees the traceback
             self.server.errors.append(traceback.format_exc())
             log.exception("handler %s failed", route.target)
-            self._write(500, {"Content-Type": "text/plain"}, b"handler failed")
+            self.write(500, {"Content-Type": "text/plain"}, b"handler failed")
             return
         if response.status_code >= 500 and response.status_code != 503:
             # Route.call answered an unexpected error: a test should see it.
@@ -77,16 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
             mimetype = response.mimetype or "text/plain"
             headers["Content-Type"] = (f"{mimetype}; charset={response.charset}"
                                        if response.charset else mimetype)
-        self._write(response.status_code, headers, response.get_body() or b"")
-
-    def _write(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.write(response.status_code, headers, response.get_body() or b"")
 
 
 class _Server(ThreadingHTTPServer):

@@ -38,11 +38,13 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
+
+from tests.local_http import Handler
 
 __all__ = ["Drop", "Hook", "Received", "Reply", "Slow", "WebhookReceiver"]
 
@@ -118,9 +120,8 @@ class Hook:
             return self._plan.pop(0) if self._plan else None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(Handler):
     server: _Server
-    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -131,9 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_POST
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
+        body, parts = self.read_request()
         receiver = self.server.receiver
         hook = receiver.hooks.get(parts.path)
         if hook is None:
@@ -185,15 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
             hook.deliveries[received.idempotency_key] += 1
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
         headers = dict(headers or {})
         headers.setdefault("Content-Type", "application/json")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.write(status, headers, body)
 
 
 class _Server(ThreadingHTTPServer):
