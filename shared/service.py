@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from . import queued
-from .alerts import AlertState
 from .errors import FlowDisabled, FlowNotFound, InvalidQuery, RunNotFound, WebhookDisabled
 from .history import RunQuery, page_runs, runs_with_prefix
 from .loader import (
@@ -43,6 +43,9 @@ from .settings import Settings
 from .state import StateStoreUnavailable
 from .steps import REGISTRY, ActionRegistry
 from .windows import Window, WindowPlan, plan_windows, previous_tick
+
+if TYPE_CHECKING:  # only named in annotations: alerts load when a step needs them
+    from .alerts import AlertState
 
 __all__ = ["FlowService", "StoreObserver"]
 

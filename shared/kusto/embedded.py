@@ -81,7 +81,6 @@ def _start(con: Any, text: str, values: dict[str, Any], database: str | None,
     import duckdb_kql
     from duckdb_kql.engine import databases
 
-    con.execute("SET TimeZone='UTC'")
     if database is not None:
         known = databases(con)
         if database not in known:
@@ -93,7 +92,7 @@ def _start(con: Any, text: str, values: dict[str, Any], database: str | None,
             return con.execute(statement.sql, statement.values)
         return con.execute(statement.sql)
     finally:  # also when it failed part way: a command may have changed some tables
-        translations.ran(statement.sql)
+        translations.ran(statement)
 
 
 class EmbeddedBackend:
@@ -119,6 +118,7 @@ class EmbeddedBackend:
 
             con = duckdb_kql.connect()
             self.limits.apply(con)
+            con.execute("SET TimeZone='UTC'")  # the connection is this backend's alone
             con.execute(f'ATTACH \':memory:\' AS "{self.database}"; USE "{self.database}"')
             load_into(con)
             self._con = con

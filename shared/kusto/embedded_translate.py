@@ -28,10 +28,12 @@ _KEPT = 256
 
 @dataclass(frozen=True)
 class Statement:
-    """SQL to run (ranges read as a stream: `streaming_ranges`) and its values."""
+    """SQL to run (ranges read as a stream: `streaming_ranges`) and its values;
+    `reads_only`: every statement in it is a SELECT (it cannot change the tables)."""
 
     sql: str
     values: dict[str, Any]
+    reads_only: bool
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,13 @@ class _Prepared:
     sql: str
     declarations: tuple[Any, ...]
     slots: frozenset[str]
+    reads_only: bool
+
+
+def _reads_only(sql: str) -> bool:
+    import duckdb
+
+    return all(s.type == duckdb.StatementType.SELECT for s in duckdb.extract_statements(sql))
 
 
 class Translations:
@@ -74,27 +83,26 @@ class Translations:
                                            parameters=values or None, database=database)
             bound, unbound = dict(translated.parameters), translated.unbound
             sql = streaming_ranges(str(translated))
+            reads_only = _reads_only(sql)
             if CLOCK_SLOT not in bound:
                 self._keep(key, _Prepared(sql, tuple(translated.declarations),
-                                          frozenset(translated.slots)))
+                                          frozenset(translated.slots), reads_only))
         else:
             self._prepared.move_to_end(key)
             bound, unbound = {}, ()
             if prepared.declarations or values:
                 bound, unbound = bind(list(prepared.declarations), values or None)
                 bound = {slot: v for slot, v in bound.items() if slot in prepared.slots}
-            sql = prepared.sql
+            sql, reads_only = prepared.sql, prepared.reads_only
         if unbound:
             raise duckdb_kql.KqlSchemaError(
                 ", ".join(unbound), hint="declared query parameter with no value and no default")
-        return Statement(sql, bound)
+        return Statement(sql, bound, reads_only)
 
-    def ran(self, sql: str) -> None:
-        """After *sql* ran (or failed part way): a statement other than a SELECT may
+    def ran(self, statement: Statement) -> None:
+        """After *statement* ran (or failed part way): one that is not only SELECTs may
         have changed the tables, so the schema and every translation go."""
-        import duckdb
-
-        if any(s.type != duckdb.StatementType.SELECT for s in duckdb.extract_statements(sql)):
+        if not statement.reads_only:
             self._schema = None
             self._prepared.clear()
 

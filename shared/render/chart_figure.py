@@ -21,7 +21,6 @@ outside the lock, as RGB at zlib level 3 (`_encode_png`).
 from __future__ import annotations
 
 import io
-import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -218,11 +217,6 @@ def _encode_png(pixels: np.ndarray, title: str) -> bytes:
     return buffer.getvalue()
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    width, height = struct.unpack(">II", png[16:24])
-    return width, height
-
-
 def render_chart(spec: ChartSpec, columns: Sequence[Column],
                  rows: Sequence[Sequence[Any]], *, titled: bool = True) -> Chart:
     """`rows` drawn as `spec` says, as a PNG (`charts.render_chart`)."""
@@ -230,6 +224,6 @@ def render_chart(spec: ChartSpec, columns: Sequence[Column],
     with _DRAWING:
         pixels = _draw(fig)
     png = _encode_png(pixels, meta.title)
-    width, height = _png_size(png)
+    height, width = pixels.shape[:2]
     return Chart(png=png, width_px=width, height_px=height, series_count=meta.series_count,
                  x_column=x, y_columns=ys, series_column=series, empty=meta.empty)

@@ -19,10 +19,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.alerts.machine import AlertState
 from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
+
+if TYPE_CHECKING:  # imported where used: alerts are not needed to start the app
+    from shared.alerts.machine import AlertState
 
 __all__ = ["LocalStateStore"]
 
@@ -151,6 +153,8 @@ class LocalStateStore:
             else:
                 rows = db.execute("SELECT step, state FROM alerts WHERE flow = ? AND step = ? "
                                   "ORDER BY key_id", (flow, step)).fetchall()
+        from shared.alerts.machine import AlertState
+
         return [(str(name), AlertState.from_json(state)) for name, state in rows]
 
     def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
