@@ -11,12 +11,10 @@ the same transaction as each run write, so `last_runs` is one join however many
 flows and runs there are. A file written before the index existed gets it filled
 from its runs when the table is created.
 
-Thread-safe: each call opens its own connection, and writes in this process take a
-lock (SQLite's own locking covers other processes, with a busy timeout). One more
-connection stays open, idle, from the first call until `close()`: while it holds the
-WAL open, a call's connection closes without checkpointing the log into the file and
-deleting it (what the last connection to close does), so a write costs about a tenth
-of the time (`benchmarks/bench_load.py`); SQLite still checkpoints as the log grows.
+Thread-safe: each call opens its own connection (`shared/sqlite_file.py`: WAL mode,
+one idle connection kept open so that closing one does not checkpoint the log), and
+writes in this process take a lock (SQLite's own locking covers other processes, with
+a busy timeout).
 
 The file lives in STATE_DIR, so a read-only, full or uncreatable STATE_DIR fails
 every call: an `OSError` (the folder) or a `sqlite3.OperationalError` naming the
@@ -30,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +51,7 @@ from shared.runs.records import (
 )
 from shared.runs.store import RunPage, RunRecord, StepRecord
 from shared.runs.store_base import ListRequest, RunStoreBase
+from shared.sqlite_file import WalFile
 
 __all__ = ["LocalRunStore"]
 
@@ -176,6 +175,11 @@ def _create_latest(conn: sqlite3.Connection) -> None:
         raise
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+    _create_latest(conn)
+
+
 class LocalRunStore(RunStoreBase):
     """`RunStore` in a SQLite file at *path* (created with its folder on first use)."""
 
@@ -187,45 +191,20 @@ class LocalRunStore(RunStoreBase):
         super().__init__(abandon_after=abandon_after, clock=clock)
         self.path = Path(path)
         self._write_lock = threading.Lock()
-        self._schema_lock = threading.Lock()
-        self._ready = False
-        #: The idle connection that keeps the WAL open (see the module's docstring).
-        self._keeper: sqlite3.Connection | None = None
+        self._file = WalFile(self.path, _prepare, timeout=30)
 
     def __repr__(self) -> str:
         return f"LocalRunStore({str(self.path)!r})"
 
     def close(self) -> None:
         """Close the idle connection; the next call opens another."""
-        with self._schema_lock:
-            keeper, self._keeper = self._keeper, None
-            self._ready = False
-        if keeper is not None:
-            keeper.close()
+        self._file.close()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            if not self._ready:
-                with self._schema_lock:
-                    if not self._ready:
-                        self.path.parent.mkdir(parents=True, exist_ok=True)
-                        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
-                            conn.execute("PRAGMA journal_mode=WAL")  # readers never wait
-                            conn.executescript(_SCHEMA)
-                            _create_latest(conn)
-                        keeper = sqlite3.connect(self.path, timeout=30,
-                                                 check_same_thread=False)
-                        try:  # a read opens the WAL; the connection then keeps it open
-                            keeper.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-                        except BaseException:
-                            keeper.close()
-                            raise
-                        self._keeper = keeper
-                        self._ready = True
-            with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            with self._file.open() as conn:
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA synchronous=NORMAL")  # durable in WAL, fewer fsyncs
                 with conn:  # one transaction: commit on success, roll back on error
                     yield conn
         except sqlite3.OperationalError as exc:

@@ -1,26 +1,23 @@
 """The state store in a SQLite file (`<state_dir>/state.sqlite`): the embedded default.
 
 Each call opens its own connection; a lease is taken in one `BEGIN IMMEDIATE`
-transaction, so two processes never both hold it. The file is in WAL mode, and one
-more connection stays open, idle, from the first call until `close()`, as in the
-local run store (`shared/runs/local_store.py`): a call's connection then closes
-without checkpointing and deleting the log, and a queued run's five calls (journal,
-lease, forget) no longer each create, sync and delete a rollback journal. Commits
-sync at checkpoints only (`synchronous=NORMAL`): a process that dies keeps every
-committed write; only the machine losing power can lose the last ones.
+transaction, so two processes never both hold it. The file is in WAL mode with one
+idle connection kept open, as the local run store's (`shared/sqlite_file.py`): a
+queued run's five calls (journal, lease, forget) no longer each create, sync and
+delete a rollback journal.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.sqlite_file import WalFile
 from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
 if TYPE_CHECKING:  # imported where used: alerts are not needed to start the app
@@ -43,41 +40,22 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 
 
+def _prepare(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+
+
 class LocalStateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._ready = False
-        self._schema_lock = threading.Lock()
-        #: The idle connection that keeps the WAL open (see the module's docstring).
-        self._keeper: sqlite3.Connection | None = None
+        self._file = WalFile(self.path, _prepare, timeout=10)
 
     def __repr__(self) -> str:
         return f"LocalStateStore({str(self.path)!r})"
 
-    def _prepare(self) -> None:
-        """The folder, the tables and WAL mode, and the idle connection (once)."""
-        with self._schema_lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
-            keeper = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-            try:  # a read opens the WAL; the connection then keeps it open
-                keeper.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-            except BaseException:
-                keeper.close()
-                raise
-            self._keeper, self._ready = keeper, True
-
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            if not self._ready:
-                self._prepare()
-            with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as db:
-                db.execute("PRAGMA synchronous=NORMAL")
+            with self._file.open(isolation_level=None) as db:
                 yield db
         except sqlite3.Error as exc:
             raise StateStoreUnavailable(f"the state store {self.path} failed: {exc}",
@@ -169,8 +147,4 @@ class LocalStateStore:
 
     def close(self) -> None:
         """Close the idle connection; the next call opens another."""
-        with self._schema_lock:
-            keeper, self._keeper = self._keeper, None
-            self._ready = False
-        if keeper is not None:
-            keeper.close()
+        self._file.close()
