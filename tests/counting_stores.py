@@ -43,13 +43,20 @@ def many_flows(folder: Path, count: int) -> FolderResult:
 
 class Counter:
     """Counts requests: the Table client's `raw_request_hook` (one call per HTTP
-    request, retries included), or SELECTs from the SQLite trace callback."""
+    request, retries included), or SELECTs from the SQLite trace callback.
+    `continued`: of those, the Table requests that only fetch the next part of a
+    query's answer (the service splits an answer where it likes: at 1,000 rows, and
+    Azurite sometimes sooner)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.continued = 0
 
     def __call__(self, request: Any) -> None:
         self.count += 1
+        url = request.http_request.url
+        if "NextPartitionKey=" in url or "NextRowKey=" in url:
+            self.continued += 1
 
     def sql(self, statement: str) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
