@@ -9,13 +9,14 @@ threads.
 Cost (`benchmarks/bench_load.py`, many runs at once): `render_chart` builds its
 figure on the caller's thread, then lays it out (`chart_layout.FittedLayout`: one
 measure of the decorations for most charts) and draws it holding `_DRAWING`, one
-chart at a time, with the one Agg renderer kept for that (`_RENDERERS`): text
-already measured for an earlier chart (tick numbers, axis names, categories) is not
-measured again, as matplotlib caches text metrics per renderer, and the charts
-being drawn do not take turns on the interpreter. (matplotlib draws one figure at a
-time anyway: `Figure.draw` holds a lock of its own.) The layout is run once, before
-the draw, rather than by `savefig`'s first draw of every artist; the PNG is encoded
-outside the lock, as RGB at zlib level 3 (`_encode_png`).
+chart at a time, with the one renderer kept for that (`_RENDERERS`, a
+`chart_renderer.ChartRenderer`): text already measured, shaped or rasterised for an
+earlier chart (tick numbers, axis names, categories) is not measured, shaped or
+rasterised again, and the charts being drawn do not take turns on the interpreter.
+(matplotlib draws one figure at a time anyway: `Figure.draw` holds a lock of its
+own.) The layout is run once, before the draw, rather than by `savefig`'s first draw
+of every artist; the pixels are copied out as RGB under the lock and encoded outside
+it, at zlib level 3 (`_encode_png`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -49,6 +49,7 @@ from .chart_data import plan_series, prepare_data
 from .chart_draw import draw_bars, draw_lines, draw_pie, draw_scatter
 from .chart_format import default_title, join_names, plain, title_text
 from .chart_layout import FittedLayout
+from .chart_renderer import ChartRenderer
 from .chart_spec import Chart, ChartSpec, choose_columns
 from .chart_style import (
     DPI,
@@ -169,12 +170,13 @@ def build_figure(spec: ChartSpec, columns: Sequence[Column],
 
 #: Held while `render_chart` lays out and draws a figure on the kept renderer.
 _DRAWING = threading.Lock()
-#: The Agg renderer `render_chart` draws with, by (width, height, dpi) in pixels.
-_RENDERERS: dict[tuple[int, int, float], RendererAgg] = {}
+#: The renderer `render_chart` draws with, by (width, height, dpi) in pixels.
+_RENDERERS: dict[tuple[int, int, float], ChartRenderer] = {}
 
 
-def _draw(fig: Figure) -> np.ndarray:
-    """Lay *fig* out and draw it; its pixels (RGBA). Call holding `_DRAWING`.
+def _draw(fig: Figure) -> Image.Image:
+    """Lay *fig* out and draw it; its pixels as an RGB image (the face is opaque
+    white, so alpha says nothing). Call holding `_DRAWING`.
 
     What `savefig` does before it encodes, less its first, unrendered draw of every
     artist (which is there to run the layout): the layout on the renderer that will
@@ -186,8 +188,7 @@ def _draw(fig: Figure) -> np.ndarray:
     key = (width, height, float(fig.dpi))
     renderer = _RENDERERS.get(key)
     if renderer is None:
-        renderer = _RENDERERS[key] = RendererAgg(  # type: ignore[no-untyped-call]
-            width, height, fig.dpi)
+        renderer = _RENDERERS[key] = ChartRenderer(width, height, fig.dpi)
     # What FigureCanvasAgg.get_renderer() looks at before making a renderer of its own.
     canvas.renderer, canvas._lastKey = renderer, key
     engine = fig.get_layout_engine()
@@ -200,18 +201,17 @@ def _draw(fig: Figure) -> np.ndarray:
             pass
         fig.set_layout_engine("none")
     canvas.draw()  # type: ignore[no-untyped-call]
-    # A copy: the next chart draws on the same renderer.
-    return np.array(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    # A copy (convert makes a new image): the next chart draws on the same renderer.
+    return Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(),  # type: ignore[no-untyped-call]
+                            "raw", "RGBA", 0, 1).convert("RGB")
 
 
-def _encode_png(pixels: np.ndarray, title: str) -> bytes:
-    """The figure's pixels as a PNG: RGB (the face is opaque white, so alpha says
-    nothing), zlib level 3 (a third of the time of level 6 on a chart, and as small),
-    its DPI, and the title in its metadata, drawn or not."""
+def _encode_png(image: Image.Image, title: str) -> bytes:
+    """The figure's pixels as a PNG: zlib level 3 (a third of the time of level 6 on
+    a chart, and as small), its DPI, and the title in its metadata, drawn or not."""
     info = PngInfo()
     info.add_text("Title", title)
     info.add_text("Software", "Kusto Flows")
-    image = Image.fromarray(pixels[..., :3])
     buffer = io.BytesIO()
     image.save(buffer, format="png", compress_level=3, dpi=(DPI, DPI), pnginfo=info)
     return buffer.getvalue()
@@ -222,8 +222,8 @@ def render_chart(spec: ChartSpec, columns: Sequence[Column],
     """`rows` drawn as `spec` says, as a PNG (`charts.render_chart`)."""
     fig, meta, (x, ys, series) = _build(spec, columns, rows, titled)
     with _DRAWING:
-        pixels = _draw(fig)
-    png = _encode_png(pixels, meta.title)
-    height, width = pixels.shape[:2]
+        image = _draw(fig)
+    png = _encode_png(image, meta.title)
+    width, height = image.size
     return Chart(png=png, width_px=width, height_px=height, series_count=meta.series_count,
                  x_column=x, y_columns=ys, series_column=series, empty=meta.empty)
