@@ -27,8 +27,8 @@ from shared.kusto.backend import KustoRequest
 from shared.kusto.embedded import EmbeddedBackend
 from shared.kusto.embedded_limits import EngineLimits, streaming_ranges
 from shared.kusto.reader import CollectSink, GuardedSink
-from shared.mail.limits import MAX_SUBJECT_CHARS, fit_attachments
-from shared.mail.message import EmailMessage
+from shared.mail.limits import fit_attachments
+from shared.mail.message import MAX_SUBJECT_CHARS, EmailMessage
 from shared.results import RunStatus, StepStatus
 from shared.runs.local_store import LocalRunStore
 from shared.service import StoreObserver

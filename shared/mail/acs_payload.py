@@ -21,7 +21,7 @@ from shared.mail.message import (
     AddressError,
     Attachment,
     EmailMessage,
-    check_header_text,
+    check_subject,
     parse_mailbox,
 )
 
@@ -93,7 +93,7 @@ def message_payload(message: EmailMessage, *, sender: str = "") -> dict[str, Any
 
     Inline parts are attachments with `contentId` (referenced as `cid:<id>` in html).
     """
-    check_header_text(message.subject, "subject")
+    check_subject(message.subject)
     recipients: dict[str, list[dict[str, str]]] = {
         "to": [_address(a, "to") for a in message.to]}
     if message.cc:

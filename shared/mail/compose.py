@@ -18,8 +18,7 @@ from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 
 from ..errors import StepInputError
-from .limits import check_subject
-from .message import AddressError, EmailMessage, check_header_text, parse_mailbox
+from .message import AddressError, EmailMessage, check_subject, parse_mailbox
 
 __all__ = ["IMPORTANCE_HEADERS", "html_to_text", "to_mime"]
 
@@ -112,7 +111,6 @@ def to_mime(message: EmailMessage) -> MimeMessage:
     not one line of plain text (see `shared.mail.message`): refused, not rewritten,
     as the ACS path refuses it, so the outbox shows what ACS would send."""
     check_subject(message.subject)  # before header folding, slow on a huge value
-    check_header_text(message.subject, "subject")
     mime = MimeMessage()
     mime["From"] = _header(message.sender)
     mime["To"] = _mailboxes(message.to, "to")

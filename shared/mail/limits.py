@@ -7,9 +7,8 @@ the flow) before any network call, and lets two limits be worked around:
 * too many recipients: `split_recipients` sends the mail as several messages;
 * too big: `fit_attachments` zips the CSV attachment (CSV usually shrinks 5-10x).
 
-`check_subject` refuses a subject no mail client shows whole and whose header folding
-takes seconds (a 1 MB subject took 19 s); every delivery calls it (`fit_attachments`
-for ACS, `compose.to_mime` for the outbox).
+`fit_attachments` also refuses a subject that is too long or not one header line
+(`message.check_subject`), before any zipping.
 
 Pure functions on `EmailMessage`; no Azure SDK import.
 """
@@ -24,13 +23,11 @@ import zipfile
 from dataclasses import replace
 
 from shared.errors import StepInputError
-from shared.mail.message import Attachment, EmailMessage
+from shared.mail.message import Attachment, EmailMessage, check_subject
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_RECIPIENTS",
-    "MAX_SUBJECT_CHARS",
-    "check_subject",
     "encoded_size",
     "fit_attachments",
     "split_recipients",
@@ -44,9 +41,6 @@ MAX_MESSAGE_BYTES = 10 * 1000 * 1000
 
 #: Most recipients ACS accepts in one message, counted across to + cc + bcc.
 MAX_RECIPIENTS = 50
-
-#: Longest subject accepted: RFC 5322's limit for one header line (998 characters).
-MAX_SUBJECT_CHARS = 998
 
 _MB = 1000 * 1000
 _COPY_CHUNK = 1 << 20
@@ -69,16 +63,6 @@ def encoded_size(message: EmailMessage) -> int:
     size += sum(len(address.encode("utf-8")) for address in
                 [message.sender, *message.recipients, *message.reply_to])
     return size
-
-
-def check_subject(subject: str, *, max_chars: int = MAX_SUBJECT_CHARS) -> None:
-    """Raise `StepInputError` naming the `subject` field when it is over *max_chars*."""
-    if len(subject) > max_chars:
-        raise StepInputError(
-            f"field 'subject' is {len(subject):,} characters; at most {max_chars:,} are "
-            f"accepted",
-            hint="keep the subject short and put the details (lists, rows) in the body",
-        )
 
 
 def _mb(size: int) -> str:
@@ -110,7 +94,7 @@ def fit_attachments(message: EmailMessage, *, max_bytes: int = MAX_MESSAGE_BYTES
     the same CSV, until it fits. Other attachments and inline parts are left alone.
 
     Raises `StepInputError` when even that is too big, with the sizes and how to
-    narrow the query, or when the subject is too long (`check_subject`).
+    narrow the query, or for a subject `check_subject` refuses.
     """
     check_subject(message.subject)
     size = encoded_size(message)

@@ -8,7 +8,10 @@ header values follow on every delivery path (outbox and ACS alike):
 * no header value (subject, display name) holds a line break, another control
   character or an RFC 2047 encoded-word (`=?charset?q?...?=`, which mail readers and
   Python's `email` package decode into any text, CR/LF and a `Bcc:` line included):
-  such values are refused, never rewritten (`unsafe_header_text`).
+  such values are refused, never rewritten (`unsafe_header_text`);
+* a subject is at most `MAX_SUBJECT_CHARS` long and one header line: `check_subject`,
+  which every delivery calls (`limits.fit_attachments` and `acs_payload` for ACS,
+  `compose.to_mime` for the outbox), as does the email step on the subject it renders.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ __all__ = [
     "EmailMessage",
     "HtmlWithParts",
     "Importance",
-    "check_header_text",
+    "MAX_SUBJECT_CHARS",
+    "check_subject",
     "format_mailbox",
     "parse_mailbox",
     "split_address_list",
@@ -39,6 +43,9 @@ __all__ = [
 ]
 
 Importance = Literal["low", "normal", "high"]
+
+#: Longest subject accepted: RFC 5322's limit for one header line (998 characters).
+MAX_SUBJECT_CHARS = 998
 
 #: C0 and C1 control characters (CR, LF, TAB, NUL, ...), DEL, and the Unicode line and
 #: paragraph separators: none belongs in a header value.
@@ -77,14 +84,22 @@ def unsafe_header_text(value: str) -> str:
     return ""
 
 
-def check_header_text(value: str, field: str) -> None:
-    """Raise `StepInputError` naming *field* when *value* cannot be one header line."""
-    problem = unsafe_header_text(value)
-    if problem:
-        shown = repr(value if len(value) <= 80 else value[:77] + "...")
+def check_subject(subject: str, *, max_chars: int = MAX_SUBJECT_CHARS) -> None:
+    """Raise `StepInputError` naming the `subject` field when *subject* is over
+    *max_chars* or cannot be one header line (`unsafe_header_text`)."""
+    # Length first: header folding is slow on a huge value (a 1 MB subject took 19 s).
+    if len(subject) > max_chars:
         raise StepInputError(
-            f"field '{field}' holds {problem}: {shown}",
-            hint=f"the {field} is one line of plain text: take line breaks out of the values "
+            f"field 'subject' is {len(subject):,} characters; at most {max_chars:,} are "
+            f"accepted",
+            hint="keep the subject short and put the details (lists, rows) in the body",
+        )
+    problem = unsafe_header_text(subject)
+    if problem:
+        shown = repr(subject if len(subject) <= 80 else subject[:77] + "...")
+        raise StepInputError(
+            f"field 'subject' holds {problem}: {shown}",
+            hint="the subject is one line of plain text: take line breaks out of the values "
                  "it shows (e.g. `| replace('\\n', ' ')`) and write non-ASCII text as it "
                  "is, not as =?...?= encoded-words")
 

@@ -28,7 +28,7 @@ from ..mail.message import (
     EmailMessage,
     HtmlWithParts,
     Importance,
-    check_header_text,
+    check_subject,
     format_mailbox,
     parse_mailbox,
     split_address_list,
@@ -151,7 +151,7 @@ def send_email(step: EmailStep, inputs: Mapping[str, Any], ctx: StepContext) -> 
     check_allowed_domains({"to": to, "cc": cc, "bcc": bcc, "reply_to": reply_to},
                           ctx.settings.email_allowed_domains)
     subject = str(inputs.get("subject") or "")
-    check_header_text(subject, "subject")
+    check_subject(subject)
     importance = str(inputs.get("importance") or "normal").lower()
     if importance not in ("low", "normal", "high"):
         raise StepInputError(f"field 'importance': '{importance}' is not low, normal or high")
