@@ -190,12 +190,15 @@ class FlowService:
 
     def alert_states(self, name: str | None = None) -> list[tuple[str, str, AlertState]]:
         """(flow, step id, state) of every firing or pending alert key of flow *name*, or
-        of every flow; FlowNotFound, StateStoreUnavailable."""
+        of every flow of the folder (one store query, not one per flow; states kept for
+        flow files since deleted are left out); FlowNotFound, StateStoreUnavailable."""
         if name is not None:
             self.known_flow(name)
-        state = self.resources.state()
-        return [(flow, step, alert) for flow in ([name] if name else self.flow_names())
-                for step, alert in state.alert_states(flow)]
+            return [(name, step, alert) for step, alert
+                    in self.resources.state().alert_states(name)]
+        names = set(self.flow_names())
+        return [found for found in self.resources.state().all_alert_states()
+                if found[0] in names]
 
     def cleanup_history(self) -> int:
         """Delete runs older than RUNS_RETENTION_DAYS; returns how many went."""

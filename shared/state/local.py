@@ -135,6 +135,15 @@ class LocalStateStore:
 
         return [(str(name), AlertState.from_json(state)) for name, state in rows]
 
+    def all_alert_states(self) -> list[tuple[str, str, AlertState]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT flow, step, state FROM alerts "
+                              "ORDER BY flow, step, key_id").fetchall()
+        from shared.alerts.machine import AlertState
+
+        return [(str(flow), str(name), AlertState.from_json(state))
+                for flow, name, state in rows]
+
     def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
                           removed: Sequence[str] = ()) -> None:
         with self._connect() as db:

@@ -79,6 +79,12 @@ class MemoryStateStore:
                      if f == flow and step in (None, name) for kid, text in states.items()]
         return [(name, AlertState.from_json(text)) for name, _, text in sorted(found)]
 
+    def all_alert_states(self) -> list[tuple[str, str, AlertState]]:
+        with self._lock:
+            found = [(flow, name, kid, text) for (flow, name), states in self._alerts.items()
+                     for kid, text in states.items()]
+        return [(flow, name, AlertState.from_json(text)) for flow, name, _, text in sorted(found)]
+
     def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
                           removed: Sequence[str] = ()) -> None:
         with self._lock:

@@ -101,6 +101,12 @@ class StateStore(Protocol):
         (step id, state) ordered by step id then key id."""
         ...
 
+    def all_alert_states(self) -> list[tuple[str, str, AlertState]]:
+        """The kept states of every flow's `alert` steps, as (flow, step id, state)
+        ordered by flow, step id then key id: one query (a page of rows at a time),
+        however many flows there are."""
+        ...
+
     def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
                           removed: Sequence[str] = ()) -> None:
         """Write *states* of *flow*'s alert step *step* (each under its key) and delete

@@ -20,13 +20,16 @@ from datetime import datetime
 from typing import Any
 
 from shared.alerts.machine import AlertState
-from shared.runs.keys import escape_key
+from shared.runs.keys import escape_key, prefix_end, unescape_key
 from shared.state.store import JournalEntry, StateStoreUnavailable, Versioned
 
 __all__ = ["STATE_TABLE", "TableStateStore"]
 
 STATE_TABLE = "FlowState"
 _LEASES = "lease"
+#: What every alert partition key starts with: all flows' alert states are the
+#: PartitionKey range [_ALERTS, prefix_end(_ALERTS)), no other row kind is in it.
+_ALERTS = "alert|"
 
 
 def _journal_partition(run_id: str) -> str:
@@ -34,7 +37,7 @@ def _journal_partition(run_id: str) -> str:
 
 
 def _alert_partition(flow: str) -> str:
-    return f"alert|{escape_key(flow)}"
+    return f"{_ALERTS}{escape_key(flow)}"
 
 
 def _alert_row(step: str, key_id: str) -> str:
@@ -212,6 +215,21 @@ class TableStateStore:
                     for row in self._table.query_entities(query, parameters=parameters)]
         found: list[tuple[str, str, AlertState]] = self._call("read alert states", read)
         return [(name, state) for name, _, state in sorted(found, key=lambda f: f[:2])]
+
+    def all_alert_states(self) -> list[tuple[str, str, AlertState]]:
+        """One PartitionKey range query over the alert partitions (the service pages
+        it by 1,000 rows); the flow is the partition key's unescaped tail."""
+        def read() -> list[tuple[str, str, str, AlertState]]:
+            rows = self._table.query_entities(
+                "PartitionKey ge @low and PartitionKey lt @high",
+                parameters={"low": _ALERTS, "high": prefix_end(_ALERTS)},
+                select=["PartitionKey", "Step", "KeyId", "State"])
+            return [(unescape_key(str(row["PartitionKey"])[len(_ALERTS):]), str(row["Step"]),
+                     str(row["KeyId"]), AlertState.from_json(str(row["State"])))
+                    for row in rows]
+        found: list[tuple[str, str, str, AlertState]] = self._call("read alert states", read)
+        return [(flow, name, state) for flow, name, _, state
+                in sorted(found, key=lambda f: f[:3])]
 
     def save_alert_states(self, flow: str, step: str, states: Sequence[AlertState],
                           removed: Sequence[str] = ()) -> None:
