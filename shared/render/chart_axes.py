@@ -117,6 +117,14 @@ def _label_size(count: int, horizontal: bool) -> int:
     return 9 if count <= 12 else 8
 
 
+def _label_width(count: int, horizontal: bool) -> int:
+    """Characters a category label keeps when not turned: down a bar chart, or across
+    the axis (more when there are few labels)."""
+    if horizontal:
+        return _BAR_WIDTH
+    return _FLAT_WIDTH if count > 6 else _FEW_WIDTH
+
+
 def _label_texts(labels: list[str], width: int) -> list[str]:
     return [plain(shorten(label, width, middle=True)) for label in labels]
 
@@ -125,9 +133,8 @@ def category_ticks(ax: Axes, labels: list[str], horizontal: bool) -> None:
     """Every category name on the category axis, shortened; `CategoryFit` thins and
     turns them once the figure is laid out."""
     count = len(labels)
-    width = _BAR_WIDTH if horizontal else _FLAT_WIDTH if count > 6 else _FEW_WIDTH
     axis = ax.yaxis if horizontal else ax.xaxis
-    axis.set_ticks(np.arange(count), _label_texts(labels, width),
+    axis.set_ticks(np.arange(count), _label_texts(labels, _label_width(count, horizontal)),
                    fontsize=_label_size(count, horizontal))
 
 
@@ -199,9 +206,9 @@ class CategoryFit:
         count = len(labels)
         self.ax, self.count, self.horizontal = ax, count, horizontal
         self.size = _label_size(count, horizontal)
-        self._down = _label_texts(labels, _BAR_WIDTH) if horizontal else []
-        self._flat = [] if horizontal else _label_texts(
-            labels, _FLAT_WIDTH if count > 6 else _FEW_WIDTH)
+        unturned = _label_texts(labels, _label_width(count, horizontal))
+        self._down = unturned if horizontal else []
+        self._flat = [] if horizontal else unturned
         self._turned = [] if horizontal else _label_texts(labels, _TURNED_WIDTH)
         self._measure: _Measure | None = None
         #: (step, turned) as the ticks are set now; None: every label, across.
