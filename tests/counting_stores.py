@@ -45,8 +45,8 @@ class Counter:
     """Counts requests: the Table client's `raw_request_hook` (one call per HTTP
     request, retries included), or SELECTs from the SQLite trace callback.
     `continued`: of those, the Table requests that only fetch the next part of a
-    query's answer (the service splits an answer where it likes: at 1,000 rows, and
-    Azurite sometimes sooner)."""
+    query's answer (Azurite splits an answer only past its $top, at most 1,000 rows;
+    Azure also where it likes, e.g. after 5 seconds or at a partition boundary)."""
 
     def __init__(self) -> None:
         self.count = 0
