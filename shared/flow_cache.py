@@ -251,6 +251,12 @@ class FolderCache:
         value = self._shipped.get(part)
         return value if isinstance(value, dict) else {}
 
+    def _connections_entries(self) -> Iterator[dict[str, Any]]:
+        """This cache's connections entry, then the shipped cache's: a generator, so the
+        shipped cache is read only when this cache's entry did not serve."""
+        yield self.old_connections
+        yield self._shipped_part("connections")
+
     def connections(self, path: Path,
                     ) -> tuple[Mapping[str, AnyConnection], list[FlowProblem]]:
         """The connections file, from its cached data when its bytes are unchanged and
@@ -262,7 +268,7 @@ class FolderCache:
             return load_connections(path)
         sha = hashlib.sha256(raw).hexdigest()
         self.new_connections = {"sha": sha}
-        for cached in (self.old_connections, self._shipped_part("connections")):
+        for cached in self._connections_entries():
             data = cached.get("data")
             if (cached.get("sha") == sha and isinstance(data, dict)
                     and all(isinstance(spec, dict) for spec in data.values())):
