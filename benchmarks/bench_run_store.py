@@ -32,6 +32,7 @@ from benchmarks.summary import Row, Target, run_bench  # noqa: E402
 from shared.results import RunResult, RunStatus, utc_now  # noqa: E402
 from shared.runs.table_entities import run_entity  # noqa: E402
 from shared.runs.table_store import TableRunStore  # noqa: E402
+from tests.counting_stores import Counter  # noqa: E402
 from tests.fixtures_azurite import Azurite  # noqa: E402
 
 __all__ = ["main", "summary_rows"]
@@ -41,17 +42,6 @@ TOP = 50
 BATCH = 100
 FLOW = "bench-daily-report"
 REPEATS = 5
-
-
-class RequestCounter:
-    """A `raw_request_hook`: called once per HTTP request the client sends
-    (retries included, since the hook sits after the retry policy)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, request: Any) -> None:
-        self.count += 1
 
 
 def _runs(count: int) -> list[RunResult]:
@@ -82,7 +72,7 @@ def _fill(store: TableRunStore, runs: list[RunResult]) -> float:
 
 def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as workdir, Azurite(Path(workdir)) as azurite:
-        counter = RequestCounter()
+        counter = Counter()
         store = TableRunStore.from_connection_string(
             azurite.connection_string, table_prefix="bench", raw_request_hook=counter)
         try:
