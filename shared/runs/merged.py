@@ -57,9 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import InvalidQuery
-from shared.results import RunStatus
 from shared.runs.keys import MAX_TICKS, run_row_key
-from shared.runs.records import parse_status
 from shared.runs.store import RunPage, RunRecord, RunStore
 
 __all__ = ["merged_page"]
@@ -119,9 +117,9 @@ class _Token:
 class _Merge:
     """The flows of a page in a heap by where their next run may be (`head`)."""
 
-    def __init__(self, store: RunStore, status: RunStatus | None) -> None:
+    def __init__(self, store: RunStore, status: str | None) -> None:
         self.store = store
-        self.status = str(status) if status else None
+        self.status = status
         self.heap: list[tuple[Position, int, _Flow]] = []
         self.count = 0
         #: Every flow in the merge, in the heap or not (done).
@@ -181,19 +179,17 @@ class _Merge:
 def merged_page(store: RunStore, flows: Sequence[str], *, top: int, status: str | None,
                 continuation: str | None, max_token_chars: int) -> RunPage:
     """A page of the runs of *flows* merged newest first (*top* runs; *status* a
-    RunStatus name or value, or None), and the token of the next page (None at the end, of at
-    most *max_token_chars*). `InvalidQuery` for a token that is not one of these, or
-    was issued for another status filter."""
+    RunStatus value as `RunQuery.parse` gives it, or None), and the token of the next
+    page (None at the end, of at most *max_token_chars*). `InvalidQuery` for a token
+    that is not one of these, or was issued for another status filter."""
     if top < 1:
         raise InvalidQuery("top must be at least 1")
-    wanted = parse_status(status)
-    status = str(wanted) if wanted else None
     names = sorted(set(flows))
     token = _decode(continuation, status, names) if continuation else None
-    merge = _Merge(store, wanted)
+    merge = _Merge(store, status)
     newest = store.last_runs(names)
     for name, record in sorted(newest.items()):
-        flow = _start(name, record, token, wanted)
+        flow = _start(name, record, token, status)
         if flow is not None:
             merge.add(flow)
     shown = merge.take(top)
@@ -214,10 +210,10 @@ def merged_page(store: RunStore, flows: Sequence[str], *, top: int, status: str 
 
 
 def _start(name: str, newest: RunRecord, token: _Token | None,
-           wanted: RunStatus | None) -> _Flow | None:
+           status: str | None) -> _Flow | None:
     """Where flow *name* stands when a page starts (None: nothing of it is left)."""
     top = _position(newest)
-    sure = wanted is None or newest.status == wanted
+    sure = status is None or newest.status == status
     from_newest: Position = (top[0], name, "")
     if token is None:
         return _Flow(name, from_newest, sure)
