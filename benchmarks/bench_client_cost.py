@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ for _path in (str(ROOT), str(HERE)):  # run as a script: the project and the sib
         sys.path.insert(0, _path)
 
 from benchmarks.summary import Row, at_most, run_bench, times  # noqa: E402
+from tests.local_http import Handler  # noqa: E402
 
 __all__ = ["main", "summary_rows"]
 
@@ -97,14 +98,14 @@ def capture(folder: Path) -> dict[str, Path]:
     return saved
 
 
-class _Replay(BaseHTTPRequestHandler):
-    """Answers a v2 query POST with the saved answer to its `csl`, streamed."""
+class _Replay(Handler):
+    """Answers a v2 query POST with the saved answer to its `csl`, streamed (HTTP/1.1
+    keep-alive, as a cluster: the SDK reuses its connection)."""
 
-    protocol_version = "HTTP/1.1"  # keep-alive, as a cluster: the SDK reuses its connection
     answers: dict[str, Path] = {}
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body, _ = self.read_request()
         try:
             query = str(json.loads(body).get("csl", "")).strip()
         except ValueError:
@@ -113,11 +114,7 @@ class _Replay(BaseHTTPRequestHandler):
         if path is None:
             payload = json.dumps({"error": {"code": "BadRequest",
                                             "message": f"not replayed: {query!r}"}}).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.write(400, {"Content-Type": "application/json"}, payload)
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/json; charset=utf-8")
