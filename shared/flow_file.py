@@ -27,6 +27,8 @@ from .flow_problems import (
 from .steps import REGISTRY, ActionRegistry
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from .model import AnyConnection, Flow
     from .yaml_lines import LineMap
 
@@ -165,8 +167,7 @@ class LoadedFlow:
                 raise
             except ValidationError as exc:
                 log.error("flow cache: %s was valid when cached and is not now", file)
-                raise FlowFileInvalid([problem_from_pydantic(file, data, lines, e, self._registry)
-                                       for e in exc.errors()]) from exc
+                raise _invalid(file, data, lines, exc, self._registry) from exc
             except Exception as exc:  # the cache was wrong: a bug, worded like one
                 problem = unexpected(file, exc)
                 raise FlowFileInvalid([problem]) from exc
@@ -233,6 +234,14 @@ def load_flow_guarded(path: Path, connections: Mapping[str, AnyConnection] | Non
         raise FlowFileInvalid([unexpected(str(path), exc)]) from exc
 
 
+def _invalid(file: str, data: dict[str, Any], lines: LineMap, exc: ValidationError,
+             registry: ActionRegistry) -> FlowFileInvalid:
+    """The problems of a flow file the flow model refused (loading it or reading it
+    again from the cache: worded the same)."""
+    return FlowFileInvalid([problem_from_pydantic(file, data, lines, e, registry)
+                            for e in exc.errors()])
+
+
 def _load_flow(path: Path, connections: Mapping[str, AnyConnection] | None,
                registry: ActionRegistry, raw: bytes | None = None) -> LoadedFlow:
     from pydantic import ValidationError
@@ -246,9 +255,7 @@ def _load_flow(path: Path, connections: Mapping[str, AnyConnection] | None,
     try:
         flow = registry.flow_model.model_validate(data)
     except ValidationError as exc:
-        raise FlowFileInvalid(
-            [problem_from_pydantic(file, data, lines, e, registry) for e in exc.errors()]
-        ) from exc
+        raise _invalid(file, data, lines, exc, registry) from exc
     problems = check_semantics(file, flow, data, lines, connections, registry)
     if problems:
         raise FlowFileInvalid(problems)
