@@ -15,7 +15,7 @@ from shared.resources import Resources
 from shared.results import RunResult
 from shared.runner import Runner, Trigger
 from shared.settings import Settings
-from tests.fixtures_postgres import PostgresDatabase
+from tests.fixtures_postgres import SUPERUSER, PostgresDatabase
 from tests.helpers import settings_for, write_flow
 
 
@@ -38,7 +38,7 @@ def indent(text: str, spaces: int) -> str:
 
 
 def pg_query(db: PostgresDatabase, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(host="127.0.0.1", port=db.port, user="postgres",
+    with psycopg.connect(host="127.0.0.1", port=db.port, user=SUPERUSER,
                          dbname=db.name) as con:
         return con.execute(sql).fetchall()  # type: ignore[arg-type]
 
