@@ -35,7 +35,7 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.errors import InvalidQuery
@@ -48,6 +48,7 @@ __all__ = [
     "decode_token",
     "encode_token",
     "escape_key",
+    "from_ticks",
     "flow_partition_key",
     "index_partition_key",
     "latest_row_key",
@@ -78,6 +79,12 @@ def ticks(moment: datetime) -> int:
     """*moment* in .NET ticks (naive datetimes are taken as UTC)."""
     delta = _aware(moment) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def from_ticks(value: int) -> datetime:
+    """The UTC moment of .NET ticks *value*, rounded down to the microsecond: the
+    inverse of `ticks`."""
+    return _EPOCH + timedelta(microseconds=value // 10)
 
 
 def _forbidden(char: str) -> bool:

@@ -53,11 +53,11 @@ import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from shared.errors import InvalidQuery
-from shared.runs.keys import MAX_TICKS, run_row_key
+from shared.runs.keys import MAX_TICKS, from_ticks, run_row_key
 from shared.runs.store import RunPage, RunRecord, RunStore
 
 __all__ = ["merged_page"]
@@ -67,7 +67,6 @@ __all__ = ["merged_page"]
 #: comes before every run of the flow that started at that moment.
 Position = tuple[int, str, str]
 
-_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 _SECOND = 10_000_000  # ticks
 _ROW_KEY = re.compile(r"\d{19}_.+", re.DOTALL)
 #: The most bytes a token unpacks to (a token is at most a few KB packed).
@@ -77,11 +76,6 @@ _MAX_UNPACKED = 1 << 20
 def _position(record: RunRecord) -> Position:
     key = run_row_key(record.started_at, record.run_id)
     return int(key[:19]), record.flow, key
-
-
-def _moment(age: int) -> datetime:
-    """The start time of a run of this age (inverted ticks)."""
-    return _EPOCH + timedelta(microseconds=(MAX_TICKS - age) // 10)
 
 
 @dataclass(eq=False)
@@ -137,7 +131,7 @@ class _Merge:
         """Read *flow* on from where it stands until it has a run to show, or has none."""
         while not flow.runs and not flow.done:
             if flow.continuation is None:
-                flow.read_from = _moment(flow.after[0])
+                flow.read_from = from_ticks(MAX_TICKS - flow.after[0])  # the moment of its age
             page = self.store.list_runs(flow.name, top=wanted, status=self.status,
                                         continuation=flow.continuation,
                                         not_after=flow.read_from)
