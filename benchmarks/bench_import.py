@@ -60,6 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks.summary` impo
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.summary import Row, at_most, run_bench, times  # noqa: E402
+from shared.flow_cache import SHIPPED_FILE  # noqa: E402
 
 __all__ = ["main", "summary_rows"]
 
@@ -151,10 +152,17 @@ def _measure(cases: list[Case], scratch: Path) -> None:
                 case.reports.append(report)
 
 
+def _copy_unshipped(source: Path, target: Path) -> Path:
+    """*source* copied without the shipped flow cache a deployment may have left in it
+    (it would serve the empty-cache cases)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(SHIPPED_FILE))
+    return target
+
+
 def _shipped_copy(source: Path, target: Path) -> Path:
     """*source* copied and its shipped flow cache built, as azd's prepackage hook builds
     it into the deployment package: what a new instance starts from."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".flow-cache.json"))
+    _copy_unshipped(source, target)
     subprocess.run([sys.executable, "-m", "shared", "build-cache", str(target)], cwd=ROOT,
                    check=True, capture_output=True)
     return target
@@ -207,12 +215,7 @@ def main() -> dict[str, Any]:
         bulk = _bulk_folder(scratch / "bulk-flows") if has_app else None
         functions = Case("azure.functions", FUNCTIONS_ONLY)
         baseline = Case("azure.functions + azure.kusto.data", BASELINE)
-        # A copy: a flows/.flow-cache.json left by a deployment would serve the
-        # empty-cache case.
-        examples = (scratch / "examples") if has_app else None
-        if examples is not None:
-            shutil.copytree(ROOT / "flows", examples,
-                            ignore=shutil.ignore_patterns(".flow-cache.json"))
+        examples = _copy_unshipped(ROOT / "flows", scratch / "examples") if has_app else None
         app = Case("app, examples, from the flow cache", statement, examples)
         app_cold = Case("app, examples, empty flow cache", statement, examples, cached=False)
         cases = [functions, baseline, app, app_cold]
