@@ -92,14 +92,14 @@ class Counter(RequestCounter):
 
 def _measure(call: Callable[[], Any], counter: Counter, repeats: int) -> tuple[int, float, Any]:
     """(most requests, median ms, last answer) of *repeats* calls."""
-    counts, times, answer = [], [], None
+    counts, timings, answer = [], [], None
     for _ in range(repeats):
         counter.count = 0
         started = time.perf_counter()
         answer = call()
-        times.append((time.perf_counter() - started) * 1000)
+        timings.append((time.perf_counter() - started) * 1000)
         counts.append(counter.count)
-    return max(counts), statistics.median(times), answer
+    return max(counts), statistics.median(timings), answer
 
 
 # -- (1) run history at 100,000 runs -------------------------------------------------
